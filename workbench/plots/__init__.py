@@ -1,0 +1,1 @@
+"""Plotting functions: each returns a plotly figure and never calls .show()."""
