@@ -71,6 +71,20 @@ class SampledOracle:
         return wins.mean(-1), n * k  # (*B, n)
 
 
+def init_state(game: PreferenceGame, pi0: torch.Tensor | None = None, **extra) -> TabularState:
+    """The state at ``t = 0``: ``pi_0 = mu`` unless ``pi0`` is given (broadcast to the batch), no queries."""
+    if pi0 is None:
+        pi = game.mu.clone()  # (*B, n)
+    else:
+        pi0 = torch.as_tensor(pi0).to(game.mu)
+        if pi0.shape[-1] != game.n:
+            raise ValueError(f"pi0 must have {game.n} entries (last dim); got shape {tuple(pi0.shape)}")
+        if (pi0 < 0).any() or ((pi0.sum(-1) - 1).abs() > 1e-5).any():
+            raise ValueError("pi0 must be a probability vector (non-negative, summing to 1 over the last dim)")
+        pi = pi0.expand_as(game.mu).clone()
+    return TabularState(pi=pi, avg=pi.clone(), t=0, queries=torch.zeros_like(game.beta), extra=extra or None)
+
+
 def normalize_log(logits: torch.Tensor) -> torch.Tensor:
     """Softmax over the last dim: a policy from unnormalized log-probabilities."""
     return torch.softmax(logits, dim=-1)

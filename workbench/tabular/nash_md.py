@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from workbench.games.game import PreferenceGame
-from workbench.tabular.base import ExactOracle, TabularState
+from workbench.tabular.base import ExactOracle, TabularState, init_state
 
 
 @dataclass(frozen=True)
@@ -38,8 +38,7 @@ class NashMD:
         return torch.minimum(eta, 1.0 / game.beta.clamp_min(1e-12))
 
     def init(self, game: PreferenceGame, oracle=None, pi0: torch.Tensor | None = None) -> TabularState:
-        pi = (game.mu if pi0 is None else pi0.to(game.mu)).expand_as(game.mu).clone()
-        return TabularState(pi=pi, avg=pi.clone(), t=0, queries=torch.zeros_like(game.beta))
+        return init_state(game, pi0)
 
     def step(self, game: PreferenceGame, state: TabularState, oracle=None, generator=None) -> TabularState:
         oracle = oracle or ExactOracle()

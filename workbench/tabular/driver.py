@@ -1,0 +1,147 @@
+"""Run tabular methods on a (batched) game and record every metric in one tidy frame.
+
+    df = run({"Nash-MD": NashMD(), "Nash-MP": NashMP()}, game, steps=200, record_every=5)
+    pis = trajectory(NashMP(), game, steps=50)          # (steps+1, *B, n) last iterates
+
+The frame is long format with columns ``algo, game, beta, eta, seed, step, queries, metric, value``:
+``game`` is the flat index into the game's batch shape, ``queries`` the preference queries spent by
+that step (``TabularState.queries``), ``metric`` a key of :func:`workbench.metrics.evaluate`
+(``reg_exploitability, exploitability, win_rate_vs_mu, kl_to_mu`` and, when an equilibrium is known,
+``kl_to_eq, span_log_ratio``), prefixed ``avg_`` for the average iterate when ``average=True``.
+Steps recorded: ``0, record_every, 2 record_every, ...`` and always the last step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from workbench.device import make_generator
+from workbench.games.game import PreferenceGame
+from workbench.games.solvers import solve
+from workbench.metrics import evaluate
+from workbench.tabular.base import ExactOracle, TabularState
+
+__all__ = ["run", "trajectory", "iterate", "recorded_steps", "COLUMNS"]
+
+COLUMNS = ["algo", "game", "beta", "eta", "seed", "step", "queries", "metric", "value"]
+
+
+def _labelled(methods) -> dict[str, object]:
+    """``dict`` label -> method from a dict, a list of methods (label = ``method.name``) or one method."""
+    if hasattr(methods, "init") and hasattr(methods, "step"):
+        methods = [methods]
+    if isinstance(methods, Mapping):
+        out = dict(methods)
+    elif isinstance(methods, Sequence):
+        out = {}
+        for m in methods:
+            label = getattr(m, "name", type(m).__name__)
+            if label in out:
+                raise ValueError(f"two methods share the label {label!r}; pass a dict {{label: method}} to tell them apart")
+            out[label] = m
+    else:
+        raise TypeError(f"methods must be a dict {{label: method}}, a list of methods or one method; got {type(methods).__name__}")
+    if not out:
+        raise ValueError("run needs at least one method")
+    for label, m in out.items():
+        if not (hasattr(m, "init") and hasattr(m, "step")):
+            raise TypeError(f"method {label!r} has no init/step (got {type(m).__name__})")
+    return out
+
+
+def _eta_value(method):
+    """The method's ``eta`` for the frame: a float, a schedule name (str), or NaN when it has none."""
+    eta = getattr(method, "eta", None)
+    if eta is None:
+        return float("nan")
+    if isinstance(eta, str):
+        return eta
+    return float(eta)
+
+
+def recorded_steps(steps: int, record_every: int = 1) -> list[int]:
+    """``0, record_every, 2 record_every, ...`` and always ``steps``."""
+    if steps < 0:
+        raise ValueError(f"steps must be >= 0; got {steps}")
+    if record_every < 1:
+        raise ValueError(f"record_every must be >= 1; got {record_every}")
+    out = list(range(0, steps + 1, record_every))
+    if out[-1] != steps:
+        out.append(steps)
+    return out
+
+
+def iterate(method, game: PreferenceGame, steps: int, *, oracle=None, seed: int = 0, progress: bool = False,
+            desc: str | None = None) -> Iterator[TabularState]:
+    """Yield the states ``t = 0..steps`` of ``method`` on ``game`` (generator seeded on the game's device)."""
+    oracle = oracle or ExactOracle()
+    generator = make_generator(seed, game.device)
+    state = method.init(game, oracle)
+    yield state
+    for _ in tqdm(range(steps), desc=desc or getattr(method, "name", None), disable=not progress, leave=False):
+        state = method.step(game, state, oracle, generator)
+        yield state
+
+
+def trajectory(method, game: PreferenceGame, steps: int, *, oracle=None, seed: int = 0, average: bool = False,
+               progress: bool = False) -> torch.Tensor:
+    """Iterates ``(steps+1, *B, n)``: the last iterates ``pi_0..pi_steps``, or with ``average=True`` the
+    average iterates ``avg_0..avg_steps``."""
+    return torch.stack([(s.avg if average else s.pi) for s in iterate(method, game, steps, oracle=oracle, seed=seed, progress=progress)])
+
+
+def run(methods, game: PreferenceGame, steps: int, *, oracle=None, seed: int = 0, record_every: int = 1,
+        pi_star: torch.Tensor | None = None, average: bool = False, progress: bool = True) -> pd.DataFrame:
+    """Run every method for ``steps`` iterations on ``game`` and return the tidy metrics frame.
+
+    ``methods``: ``dict`` label -> method, or a list of methods (label = ``method.name``).
+    ``oracle``: ``None`` (:class:`ExactOracle`) or e.g. ``SampledOracle(samples=k)``; every method
+    gets its own ``torch.Generator`` on the game's device seeded with ``seed``.
+    ``pi_star``: the equilibrium ``(*B, n)``; computed with :func:`workbench.games.solve` when ``None``
+    and every ``beta > 0`` (otherwise the ``kl_to_eq`` / ``span_log_ratio`` metrics are left out).
+    ``average=True`` also records the average iterate's metrics as ``avg_<metric>``.
+    """
+    labelled = _labelled(methods)
+    record = recorded_steps(steps, record_every)
+    if pi_star is None and bool((game.beta > 0).all()):
+        pi_star = solve(game)
+    if pi_star is not None:
+        pi_star = torch.as_tensor(pi_star).to(game.mu)
+        if pi_star.shape[-1] != game.n:
+            raise ValueError(f"pi_star must have {game.n} entries (last dim); got shape {tuple(pi_star.shape)}")
+        pi_star = pi_star.expand_as(game.mu)
+    G = int(np.prod(game.batch_shape, dtype=np.int64)) if game.batch_shape else 1
+    beta = game.beta.reshape(-1).detach().to("cpu", torch.float64).numpy()  # (G,)
+    frames = []
+    for label, method in labelled.items():
+        rows, queries, names = [], [], None
+        wanted = set(record)
+        for state in iterate(method, game, steps, oracle=oracle, seed=seed, progress=progress, desc=label):
+            if state.t not in wanted:
+                continue
+            metrics = evaluate(game, state.pi, pi_star)
+            if average:
+                metrics.update({f"avg_{k}": v for k, v in evaluate(game, state.avg, pi_star).items()})
+            names = list(metrics)
+            rows.append(torch.stack([v.reshape(-1) for v in metrics.values()]).detach().to("cpu", torch.float64))  # (M, G)
+            queries.append(state.queries.reshape(-1).expand(G).detach().to("cpu", torch.float64))  # (G,)
+        values = torch.stack(rows).numpy()  # (R, M, G)
+        R, M, _ = values.shape
+        q = torch.stack(queries).numpy()  # (R, G)
+        frames.append(pd.DataFrame({
+            "algo": label,
+            "game": np.tile(np.arange(G), R * M),
+            "beta": np.tile(beta, R * M),
+            "eta": [_eta_value(method)] * (R * M * G),
+            "seed": seed,
+            "step": np.repeat(np.asarray(record, dtype=np.int64), M * G),
+            "queries": np.repeat(q[:, None, :], M, axis=1).reshape(-1).round().astype(np.int64),
+            "metric": np.tile(np.repeat(np.asarray(names, dtype=object), G), R),
+            "value": values.reshape(-1),
+        }))
+    return pd.concat(frames, ignore_index=True)[COLUMNS]
