@@ -18,3 +18,5 @@ __all__ = [
     "near_deterministic_mu", "random_game", "rock_paper_scissors", "transitive_cyclic_mixture",
     "SolverError", "solve", "solve_regularized", "solve_unregularized",
 ]
+from workbench.games.bradley_terry_fit import BTFit, BTFitError, HodgeDecomposition, bt_game, bt_matrix, cyclic_share, fit_bradley_terry, hodge_decomposition, reward_optimal_policy  # noqa: E402
+__all__ += ["BTFit", "BTFitError", "HodgeDecomposition", "bt_game", "bt_matrix", "cyclic_share", "fit_bradley_terry", "hodge_decomposition", "reward_optimal_policy"]
