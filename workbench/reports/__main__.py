@@ -1,0 +1,3 @@
+from workbench.reports.cli import main
+
+raise SystemExit(main())
