@@ -66,9 +66,12 @@ def test_mwu_average_bound_minimized_at_optimal_eta():
     n, steps = 3, 1000
     eta_opt = np.sqrt(8 * np.log(n) / steps)
     etas = np.linspace(0.3, 3, 41) * eta_opt
-    vals = T.mwu_average_bound(n, etas, steps)
+    vals = T.mwu_average_bound(etas, steps, n=n)
     assert etas[np.argmin(vals)] == pytest.approx(eta_opt, rel=0.05)
-    assert T.mwu_average_bound(n, eta_opt, steps) == pytest.approx(np.sqrt(np.log(n) / (2 * steps)))
+    assert T.mwu_average_bound(eta_opt, steps, n=n) == pytest.approx(np.sqrt(np.log(n) / (2 * steps)))
+    assert T.mwu_average_bound(0.5, 10, pi0_min=1 / 3) == pytest.approx(T.mwu_average_bound(0.5, 10, n=3))
+    with pytest.raises(ValueError, match="exactly one"):
+        T.mwu_average_bound(0.5, 10)
 
 
 # ------------------------------------------------------------------------------------------- summaries
@@ -122,6 +125,17 @@ def test_last_vs_average():
     tail = S.last_vs_average(pd.concat([last, avg]), "exploitability", at="tail_max")
     assert tail["last"].iloc[0] == pytest.approx(0.45)  # max over steps >= 0.75 * 7
     assert tail["average"].iloc[0] == pytest.approx(0.06)
+    low = S.last_vs_average(pd.concat([last, avg]), "exploitability", at="tail_min")
+    assert low["last"].iloc[0] == pytest.approx(0.3) and low["average"].iloc[0] == pytest.approx(0.05)
+
+
+def test_split_batch_round_trip():
+    df = pd.concat([_frame("a", [1.0, 2.0], game=g) for g in range(6)])
+    out = S.split_batch(df, (2, 3), ("seed", "game"))
+    assert sorted(set(zip(out["seed"], out["game"]))) == [(s, g) for s in range(2) for g in range(3)]
+    assert (out["seed"] * 3 + out["game"]).tolist() == df["game"].tolist()
+    with pytest.raises(ValueError, match="out of range"):
+        S.split_batch(df, (2, 2), ("seed", "game"))
 
 
 def test_bootstrap_ci_contains_mean_and_shrinks():

@@ -20,6 +20,7 @@ __all__ = [
     "last_vs_average",
     "bootstrap_ci",
     "seed_ci",
+    "split_batch",
 ]
 
 GROUP = ("algo", "game", "beta", "eta")
@@ -128,12 +129,12 @@ def last_vs_average(
 ) -> pd.DataFrame:
     """The last iterate's ``metric`` and the average iterate's (``avg_<metric>``) at the final step.
 
-    ``at="final"`` takes each group's last recorded step; ``at="tail_max"`` takes the maximum over the last
-    quarter of the run instead (shows that a cycling last iterate keeps coming back). Columns: ``by`` +
-    ``last``, ``average``, ``step``.
+    ``at="final"`` takes each group's last recorded step; ``at="tail_max"`` / ``"tail_min"`` take the
+    maximum / minimum over the last quarter of the run instead (``tail_min`` of a cycling last iterate
+    shows it never comes back). Columns: ``by`` + ``last``, ``average``, ``step``.
     """
-    if at not in ("final", "tail_max"):
-        raise ValueError(f"at must be 'final' or 'tail_max'; got {at!r}")
+    if at not in ("final", "tail_max", "tail_min"):
+        raise ValueError(f"at must be 'final', 'tail_max' or 'tail_min'; got {at!r}")
     out = []
     for name, col in ((metric, "last"), (f"avg_{metric}", "average")):
         sub = _select(df, name)
@@ -142,8 +143,9 @@ def last_vs_average(
         if at == "final":
             red = g.agg(step=("step", "last"), value=("value", "last"))
         else:
+            reduce = "max" if at == "tail_max" else "min"
             red = g.apply(
-                lambda h: pd.Series({"step": h["step"].iloc[-1], "value": h.loc[h["step"] >= 0.75 * h["step"].max(), "value"].max()}),
+                lambda h: pd.Series({"step": h["step"].iloc[-1], "value": h.loc[h["step"] >= 0.75 * h["step"].max(), "value"].agg(reduce)}),
                 include_groups=False,
             )
         out.append(red.rename(columns={"value": col}))
@@ -205,3 +207,23 @@ def seed_ci(
             m, lo, hi = 10.0**m, 10.0**lo, 10.0**hi
         rows.append((*(key if isinstance(key, tuple) else (key,)), m, lo, hi, int(np.isfinite(v).sum())))
     return pd.DataFrame(rows, columns=[*by, "mean", "lo", "hi", "n"])
+
+
+def split_batch(df: pd.DataFrame, shape: Sequence[int], names: Sequence[str]) -> pd.DataFrame:
+    """Replace the flat ``game`` index by named batch coordinates (C order, as ``torch.reshape``).
+
+    Runs that are batched together, e.g. ``S`` independent seeds of ``G`` games stacked as a batch
+    ``(S, G)``, come back from the driver with ``game = s * G + g``; ``split_batch(df, (S, G), ("seed",
+    "game"))`` gives back ``seed = s`` and ``game = g`` (a name already in the frame is overwritten).
+    """
+    if len(shape) != len(names):
+        raise ValueError(f"shape {tuple(shape)} and names {tuple(names)} must have the same length")
+    size = int(np.prod(shape))
+    flat = df["game"].to_numpy()
+    if flat.size and (flat.min() < 0 or flat.max() >= size):
+        raise ValueError(f"game index out of range for batch shape {tuple(shape)}: max game = {int(flat.max())}")
+    coords = np.unravel_index(flat.astype(np.int64), tuple(int(s) for s in shape))
+    out = df.copy()
+    for name, c in zip(names, coords):
+        out[name] = c
+    return out

@@ -36,7 +36,7 @@ with the exploitability gap at a rate of order ``(1 + 2 beta)^(-N/2) / beta`` an
 
 Unregularized multiplicative weights (Hedge; Freund & Schapire 1997, Cesa-Bianchi & Lugosi 2006,
 Thm 2.2 with rewards in [0, 1]): regret after ``T`` rounds ``<= log(n) / eta + eta T / 8`` from a
-uniform start. In a symmetric preference game the learner's own payoff is ``P(pi_t ≻ pi_t) = 1/2``, so the
+uniform start (``log(1/min_y pi_0(y))`` in place of ``log n`` from another start). In a symmetric preference game the learner's own payoff is ``P(pi_t ≻ pi_t) = 1/2``, so the
 regret over ``T`` rounds divided by ``T`` is exactly the exploitability of the average of ``pi_0..pi_{T-1}``:
 :func:`mwu_average_bound` ``= log(n) / (eta T) + eta / 8``. No such bound holds for the last iterate
 (it cycles on rock–paper–scissors).
@@ -144,8 +144,22 @@ def nash_mp_exploitability_rate(beta, N, C: float = 1.0) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------- MWU
-def mwu_average_bound(n: int, eta, T) -> np.ndarray:
-    """Hedge: exploitability of the average of ``T`` iterates ``<= log(n)/(eta T) + eta/8`` (uniform start)."""
-    if int(n) < 2:
-        raise ValueError(f"n must be >= 2 responses; got {n}")
-    return np.log(int(n)) / (_pos("eta", eta) * _pos("T", T)) + _pos("eta", eta) / 8.0
+def mwu_average_bound(eta, T, *, n: int | None = None, pi0_min: float | None = None) -> np.ndarray:
+    """Hedge: exploitability of the average of ``T`` iterates ``<= log(1/pi0_min)/(eta T) + eta/8``.
+
+    From a uniform start (give ``n``) the log term is ``log n``; from any start ``pi_0`` it is
+    ``log(1 / min_y pi_0(y))`` (the KL from a point mass to ``pi_0``; give ``pi0_min``). The driver's
+    average iterate at step ``t`` averages ``pi_0..pi_t``, i.e. ``T = t + 1`` rounds.
+    """
+    if (n is None) == (pi0_min is None):
+        raise ValueError("give exactly one of n (uniform start) or pi0_min (smallest start probability)")
+    if n is not None:
+        if int(n) < 2:
+            raise ValueError(f"n must be >= 2 responses; got {n}")
+        log_term = np.log(int(n))
+    else:
+        if not 0 < pi0_min <= 0.5:
+            raise ValueError(f"pi0_min must lie in (0, 1/2]; got {pi0_min}")
+        log_term = -np.log(pi0_min)
+    eta = _pos("eta", eta)
+    return log_term / (eta * _pos("T", T)) + eta / 8.0

@@ -30,7 +30,7 @@ def _rgba(hex_color: str, alpha: float) -> str:
 
 def metric_curves(
     df: pd.DataFrame,
-    metric: str,
+    metric: str | Sequence[str],
     *,
     x: str = "step",
     theory: Mapping[str, tuple[Sequence[float], Sequence[float]]] | None = None,
@@ -42,14 +42,21 @@ def metric_curves(
 ) -> go.Figure:
     """One line per ``algo`` of ``metric`` against ``x`` (``"step"`` or ``"queries"``).
 
+    ``metric`` may be a list (e.g. ``["exploitability", "avg_exploitability"]``): one line per
+    ``(algo, metric)``, labelled ``"algo · metric"``.
+
     The line is the mean over seeds and games (geometric mean when ``log_y``), the band its bootstrap
     ``level`` CI (drawn when there is more than one run). ``theory`` maps a label to ``(xs, ys)`` drawn
-    dashed; a label that starts with an algo's name reuses that algo's colour. Values below ``floor``
+    dashed; a label that starts with an algo's name reuses that algo's colour (longest name wins). Values below ``floor``
     are clipped so a log axis can show runs that reached machine precision.
     """
-    sub = df[df["metric"] == metric].copy()
+    metrics = [metric] if isinstance(metric, str) else list(metric)
+    sub = df[df["metric"].isin(metrics)].copy()
     if sub.empty:
         raise ValueError(f"metric {metric!r} not in the frame; it has {sorted(df['metric'].unique())}")
+    if len(metrics) > 1:
+        sub["algo"] = sub["algo"].astype(str) + " · " + sub["metric"]
+    metric = " / ".join(metrics)
     if log_y:
         sub["value"] = sub["value"].clip(lower=floor)
     summ = seed_ci(sub, by=("algo", x), level=level, log=log_y, n_boot=500)
@@ -67,7 +74,8 @@ def metric_curves(
             ))
         fig.add_trace(go.Scatter(x=g[x], y=g["mean"], mode="lines", name=str(algo), line=dict(color=c, width=2), legendgroup=str(algo)))
     for j, (label, (xs, ys)) in enumerate((theory or {}).items()):
-        c = next((col for a, col in colors.items() if str(label).startswith(str(a))), _COLORS[(len(colors) + j) % len(_COLORS)])
+        owners = [a for a in colors if str(label).startswith(str(a))]  # the longest matching algo name wins
+        c = colors[max(owners, key=lambda a: len(str(a)))] if owners else _COLORS[(len(colors) + j) % len(_COLORS)]
         ys = np.asarray(ys, dtype=float)
         fig.add_trace(go.Scatter(x=np.asarray(xs), y=np.clip(ys, floor, None) if log_y else ys, mode="lines", name=str(label),
                                  line=dict(color=c, width=1.5, dash="dash")))
