@@ -177,6 +177,18 @@ def from_win_counts_csv(path: str | Path, beta: float = 0.1, mu=None, prior: flo
             W[index[w], index[l]] += float(c)
         W.fill_diagonal_(0)
         return from_win_counts(W, names, beta, mu, prior, dtype=dtype, device=device)
+    def _is_number(s) -> bool:
+        try:
+            float(str(s))
+        except ValueError:
+            return False
+        return True
+
+    if all(_is_number(c) for c in df.columns):
+        raise GameError(
+            f"{path}: line 1: missing header: expected columns winner,loser[,count] or a row of labels; "
+            f"got {[str(c) for c in df.columns]}"
+        )
     labels = [str(v) for v in df.iloc[:, 0]]
     header = [str(c) for c in df.columns[1:]]
     if labels != header:
@@ -188,7 +200,10 @@ def from_win_counts_csv(path: str | Path, beta: float = 0.1, mu=None, prior: flo
     if values.isna().any().any():
         r, c = (int(v[0]) for v in values.isna().to_numpy().nonzero())
         raise GameError(f"{path}: line {r + 2}, column {header[c]!r}: not a number: {df.iloc[r, c + 1]!r}")
-    W = torch.as_tensor(values.to_numpy(dtype=float), dtype=dtype)
+    if (values < 0).any().any():
+        r, c = (int(v[0]) for v in (values < 0).to_numpy().nonzero())
+        raise GameError(f"{path}: line {r + 2}, column {header[c]!r}: win count must be >= 0: {df.iloc[r, c + 1]!r}")
+    W = torch.as_tensor(values.to_numpy(dtype=float).copy(), dtype=dtype)
     W.fill_diagonal_(0)
     return from_win_counts(W, labels, beta, mu, prior, dtype=dtype, device=device)
 
