@@ -1,0 +1,135 @@
+"""Batched-over-seeds experiment runners returning tidy frames, and summaries with confidence bands.
+
+Frames are long: ``algo, seed, step, n_comparisons, metric, value`` plus the knobs of the run
+(``env, beta, coverage, gamma, batch_size`` where they apply). ``step`` is the dataset size (offline) or
+the round (online). :func:`summarize` gives mean, standard error and a normal 95% band per group.
+
+Offline algorithm names (the fitted model in brackets):
+
+* ``plug_in`` [the truth's model] -- greedy on the MLE (:func:`~workbench.bandits.offline.plug_in`);
+* ``pointwise``, ``policy_level`` [bt] -- GSHF's pessimistic policies;
+* ``maxmin`` [general] -- Ye et al.'s pessimistic max-min policy;
+* ``bt_nash`` [bt] -- the Nash policy of the fitted BT game (the BT-based policy under a general truth);
+* ``general_nash`` [general] -- the Nash policy of the fitted general game.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import torch
+
+from workbench.bandits.data import behaviour_policy, sample_comparisons
+from workbench.bandits.env import BanditEnv
+from workbench.bandits.estimators import fit
+from workbench.bandits.offline import (
+    pessimistic_maxmin, pessimistic_pointwise, pessimistic_policy_level, plug_in, plug_in_nash,
+)
+from workbench.bandits.online import run_online
+
+__all__ = ["OFFLINE_RUNNERS", "offline_curve", "online_curves", "online_batch_sweep", "summarize", "final_means"]
+
+#: name -> (fitted model or None for the truth's, policy from (env, est, gamma))
+OFFLINE_RUNNERS = {
+    "plug_in": (None, lambda env, est, gamma: plug_in(env, est)),
+    "pointwise": ("bt", lambda env, est, gamma: pessimistic_pointwise(env, est, gamma)),
+    "policy_level": ("bt", lambda env, est, gamma: pessimistic_policy_level(env, est, gamma)),
+    "maxmin": ("general", lambda env, est, gamma: pessimistic_maxmin(env, est, gamma, iters=100, inner=3)),
+    "bt_nash": ("bt", lambda env, est, gamma: plug_in_nash(env, est)),
+    "general_nash": ("general", lambda env, est, gamma: plug_in_nash(env, est)),
+}
+
+
+def _progress(it, progress: bool, desc: str):
+    if not progress:
+        return it
+    from tqdm.auto import tqdm
+
+    return tqdm(it, desc=desc, leave=False)
+
+
+def offline_curve(
+    env: BanditEnv,
+    sizes: list[int],
+    algos: list[str] = ("plug_in", "pointwise", "policy_level"),
+    n_seeds: int = 10,
+    coverage: float = 0.5,
+    base: str = "uniform",
+    gamma: float = 1.0,
+    lam: float = 1.0,
+    seed: int = 0,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Gap of each offline algorithm vs dataset size; nested datasets (the first ``N`` of one sample).
+
+    Behaviour policy: :func:`~workbench.bandits.data.behaviour_policy` ``(coverage, base)``; both
+    responses are drawn from it. Metrics: ``gap`` (:meth:`BanditEnv.gap`) and ``nash_gap``.
+    """
+    unknown = [a for a in algos if a not in OFFLINE_RUNNERS]
+    if unknown:
+        raise ValueError(f"unknown offline algorithm(s) {unknown}; choose from {list(OFFLINE_RUNNERS)}")
+    gen = torch.Generator(device=env.phi.device).manual_seed(int(seed))
+    b = behaviour_policy(env, coverage, base)
+    full = sample_comparisons(env, max(sizes), gen, b, b, n_seeds)
+    rows = []
+    for n in _progress(sorted(sizes), progress, "dataset sizes"):
+        data = full.head(n)
+        fits = {}
+        for algo in algos:
+            model, run = OFFLINE_RUNNERS[algo]
+            model = model or env.model
+            if model not in fits:
+                fits[model] = fit(env, data, model, lam)
+            pi = run(env, fits[model], gamma)  # (S, K, n)
+            for metric, v in (("gap", env.gap(pi)), ("nash_gap", env.nash_gap(pi))):
+                rows += [(algo, s, n, n, metric, float(x)) for s, x in enumerate(v.tolist())]
+    out = pd.DataFrame(rows, columns=["algo", "seed", "step", "n_comparisons", "metric", "value"])
+    return out.assign(env=env.name, beta=env.beta, coverage=coverage, gamma=gamma)
+
+
+def online_curves(
+    env: BanditEnv,
+    algos: list[str] = ("enhancer", "exploit", "uniform"),
+    n_rounds: int = 10,
+    batch_size: int = 50,
+    n_seeds: int = 10,
+    gamma: float = 1.0,
+    lam: float = 1.0,
+    seed: int = 0,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """:func:`~workbench.bandits.online.run_online` for every algorithm (same seeds), one frame."""
+    frames = [
+        run_online(env, a, n_rounds, batch_size, n_seeds, gamma, lam, seed)
+        for a in _progress(list(algos), progress, "online algorithms")
+    ]
+    return pd.concat(frames, ignore_index=True).assign(env=env.name, beta=env.beta, gamma=gamma, batch_size=batch_size)
+
+
+def online_batch_sweep(
+    env: BanditEnv, batch_sizes: list[int], budget: int, algos=("enhancer", "exploit"), n_seeds: int = 10,
+    gamma: float = 1.0, lam: float = 1.0, seed: int = 0, progress: bool = False,
+) -> pd.DataFrame:
+    """The same query budget spent in rounds of different sizes (``budget // batch_size`` rounds each)."""
+    frames = [
+        online_curves(env, algos, max(1, budget // m), m, n_seeds, gamma, lam, seed)
+        for m in _progress(list(batch_sizes), progress, "batch sizes")
+    ]
+    return pd.concat(frames, ignore_index=True)
+
+
+def summarize(frame: pd.DataFrame, by=("algo", "n_comparisons", "metric"), z: float = 1.96) -> pd.DataFrame:
+    """Mean, standard error and the normal band ``mean ± z sem`` over seeds, per group."""
+    by = [c for c in by if c in frame.columns]
+    extra = [c for c in ("env", "coverage", "batch_size", "gamma", "beta") if c in frame.columns and c not in by]
+    g = frame.groupby(by + extra, sort=True)["value"]
+    out = g.agg(mean="mean", std="std", n="count").reset_index()
+    out["sem"] = out["std"].fillna(0) / out["n"].clip(lower=1) ** 0.5
+    out["lo"], out["hi"] = out["mean"] - z * out["sem"], out["mean"] + z * out["sem"]
+    return out
+
+
+def final_means(frame: pd.DataFrame, metric: str = "gap", by: str = "algo") -> pd.Series:
+    """Mean ``metric`` per ``by`` at the largest ``n_comparisons`` of each group (for check cells)."""
+    f = frame[frame.metric == metric]
+    last = f.groupby(by)["n_comparisons"].transform("max")
+    return f[f.n_comparisons == last].groupby(by)["value"].mean()
