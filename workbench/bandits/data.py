@@ -149,7 +149,9 @@ def from_frame(frame: pd.DataFrame, env: BanditEnv, source: str = "frame") -> Co
         bad = s.isna() | (s != s.round())
         if bad.any():
             i = int(bad.to_numpy().nonzero()[0][0])
-            raise ComparisonDataError(f"{source}: row {i + 1}, column {col!r}: value {frame[col].iloc[i]!r} is not an integer")
+            v = frame[col].iloc[i]
+            v = v.item() if hasattr(v, "item") else v
+            raise ComparisonDataError(f"{source}: row {i + 1}, column {col!r}: value {v!r} is not an integer")
         s = s.astype("int64")
         bad = (s < 0) | (s >= limits[col])
         if bad.any():
@@ -158,7 +160,7 @@ def from_frame(frame: pd.DataFrame, env: BanditEnv, source: str = "frame") -> Co
             raise ComparisonDataError(
                 f"{source}: row {i + 1}, column {col!r}: unknown {what[col]} {int(s.iloc[i])} (allowed {rng})"
             )
-        values[col] = torch.as_tensor(s.to_numpy(), dtype=torch.long, device=env.phi.device)
+        values[col] = torch.as_tensor(s.to_numpy().copy(), dtype=torch.long, device=env.phi.device)
     if "seed" in frame.columns:
         seeds = frame["seed"].to_numpy()
         uniq, counts = pd.unique(seeds), pd.Series(seeds).value_counts()
