@@ -5,18 +5,41 @@
     state = method.init(game)
     state = method.step(game, state)               # batched over the game's batch dims
 
-Registry names: see :data:`METHODS`; the driver (:mod:`workbench.tabular.driver`) runs several methods
-and records the metrics in a tidy frame.
+Registry (name -> class, default hyperparameters in each class):
+
+- regularized game (converge to ``pi*_beta``): ``"Nash-MD"`` (Munos et al. 2023), ``"Nash-MP"``
+  (Tiapkin et al. 2025, mirror prox, 2 queries/iteration), ``"OMD"`` (online mirror descent self-play),
+  ``"MMD"`` (magnetic mirror descent, Sokota et al. 2022), ``"EGPO"`` (extragradient, Zhou et al. 2025,
+  2 queries/iteration), ``"OMWU"`` (optimistic multiplicative weights);
+- unregularized baselines (ignore ``beta``): ``"MWU"`` (multiplicative weights / SPPO-style),
+  ``"FP"`` (fictitious play).
+
+The driver (:mod:`workbench.tabular.driver`) runs several methods and records the metrics in a tidy frame.
 """
 
 from workbench.tabular.base import ExactOracle, SampledOracle, TabularState
+from workbench.tabular.egpo import EGPO
+from workbench.tabular.fictitious_play import FictitiousPlay
+from workbench.tabular.mmd import MMD
+from workbench.tabular.mwu import MWU
 from workbench.tabular.nash_md import NashMD
 from workbench.tabular.nash_mp import NashMP
+from workbench.tabular.omd import OMD
+from workbench.tabular.omwu import OMWU
 
 METHODS: dict[str, type] = {
     "Nash-MD": NashMD,
     "Nash-MP": NashMP,
+    "OMD": OMD,
+    "MMD": MMD,
+    "EGPO": EGPO,
+    "OMWU": OMWU,
+    "MWU": MWU,
+    "FP": FictitiousPlay,
 }
+
+REGULARIZED = ("Nash-MD", "Nash-MP", "OMD", "MMD", "EGPO", "OMWU")  # converge to pi*_beta
+UNREGULARIZED = ("MWU", "FP")  # ignore beta
 
 
 def make_method(name: str, **hyper):
@@ -29,4 +52,7 @@ def make_method(name: str, **hyper):
         raise TypeError(f"bad hyperparameters for {name!r}: {hyper} ({exc})") from exc
 
 
-__all__ = ["METHODS", "make_method", "ExactOracle", "SampledOracle", "TabularState", "NashMD", "NashMP"]
+__all__ = [
+    "METHODS", "REGULARIZED", "UNREGULARIZED", "make_method", "ExactOracle", "SampledOracle", "TabularState",
+    "NashMD", "NashMP", "OMD", "MMD", "EGPO", "OMWU", "MWU", "FictitiousPlay",
+]

@@ -71,6 +71,17 @@ class SampledOracle:
         return wins.mean(-1), n * k  # (*B, n)
 
 
+def constant_step(eta, game: PreferenceGame, cap_inverse_beta: bool = False) -> torch.Tensor:
+    """A constant step ``eta`` per game, shape ``B``; ``cap_inverse_beta`` clips it to ``eta beta <= 1``
+    (needed where ``1 - eta beta`` is an exponent)."""
+    if isinstance(eta, str) or not float(eta) > 0:
+        raise ValueError(f"eta must be a positive number; got {eta!r}")
+    out = torch.full_like(game.beta, float(eta))  # (*B,)
+    if cap_inverse_beta:
+        out = torch.minimum(out, 1.0 / game.beta.clamp_min(1e-12))
+    return out
+
+
 def init_state(game: PreferenceGame, pi0: torch.Tensor | None = None, **extra) -> TabularState:
     """The state at ``t = 0``: ``pi_0 = mu`` unless ``pi0`` is given (broadcast to the batch), no queries."""
     if pi0 is None:
