@@ -9,13 +9,10 @@
 """
 
 from workbench.prefdata.comparisons import Comparisons, ComparisonsError
+from workbench.prefdata.loaders import PrefLoadError, load_comparisons
 from workbench.prefdata.synthetic import SyntheticTruth, best_order_value, make_synthetic
 
-__all__ = ["Comparisons", "ComparisonsError", "SyntheticTruth", "best_order_value", "make_synthetic"]
-
-try:  # the loaders are added in a second step; keep the package importable meanwhile
-    from workbench.prefdata.loaders import PrefLoadError, load_comparisons  # noqa: F401
-
-    __all__ += ["PrefLoadError", "load_comparisons"]
-except ImportError:  # pragma: no cover
-    pass
+__all__ = [
+    "Comparisons", "ComparisonsError", "PrefLoadError", "SyntheticTruth", "best_order_value", "load_comparisons",
+    "make_synthetic",
+]
