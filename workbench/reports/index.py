@@ -10,6 +10,7 @@ import html
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -37,7 +38,7 @@ os.umask(_UMASK)
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.stem}-", suffix=path.suffix, dir=path.parent)
     try:
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; reports are meant to be readable
         with os.fdopen(fd, "wb") as fh:
@@ -80,11 +81,28 @@ def update_index(out_dir: str | Path, rows: Iterable[dict[str, Any]]) -> list[di
     """Merge ``rows`` into ``index.json`` and rewrite ``index.html``; returns all rows."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    merged = merge_rows(read_index(out), rows)
-    payload = {"version": INDEX_VERSION, "reports": merged}
-    _atomic_write_text(out / "index.json", json.dumps(payload, indent=2, sort_keys=False, default=str) + "\n")
-    _atomic_write_text(out / "index.html", render_index_html(merged))
+    # two runners on one folder must not lose rows (lock name matches .gitignore reports/*.json)
+    with _locked(out / ".index.lock.json"):
+        merged = merge_rows(read_index(out), rows)
+        payload = {"version": INDEX_VERSION, "reports": merged}
+        _atomic_write_text(out / "index.json", json.dumps(payload, indent=2, default=str) + "\n")
+        _atomic_write_text(out / "index.html", render_index_html(merged))
     return merged
+
+
+@contextmanager
+def _locked(path: Path):
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory lock, atomic replace still holds
+        yield
+        return
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _cell(key: str, row: dict[str, Any]) -> str:
