@@ -7,12 +7,26 @@ exploitability
     f(pi) = beta log sum_y mu(y) exp((P pi)_y / beta) + beta KL(pi || mu) - 1/2,
 
 which is convex on the simplex (a log-sum-exp of an affine map plus a KL), strongly convex through the
-KL term, and zero exactly at ``pi*``. Damped Newton with an Armijo line search on the simplex (equality-
-constrained Newton step, a step cap that keeps ``pi > 0``) converges globally and then quadratically;
-batched over all leading dimensions with ``torch.linalg.solve``. With ``q`` the Gibbs best response:
+KL term, and zero exactly at ``pi*``. With ``q`` the Gibbs best response:
 
     grad f = P^T q + beta (log(pi/mu) + 1)
     hess f = P^T (diag q - q q^T) P / beta + beta diag(1/pi)
+
+1. Damped Newton on ``f``: the equality-constrained Newton direction ``d`` on the simplex (system scaled
+   by ``diag(sqrt pi)``), applied in log space, ``z = log pi <- normalize(z + t d/pi)``, with Armijo
+   backtracking on ``f``. The multiplicative step keeps ``pi > 0`` without a step cap; ``d/pi`` is
+   computed from the Newton system's rows without dividing by ``pi``, so entries of ``pi*`` that
+   underflow (``~ exp(-gap/beta)``) still move by the fixed-point update ``log mu + P q/beta``.
+2. Once ``f <= tol``: Newton on the fixed-point equation in log space,
+   ``F(z) = z - log mu - P pi/beta = const``, ``(I - P S/beta) dz = -F`` with ``S = diag pi - pi pi^T``
+   (``P S = K S`` with ``K = P - 1/2`` skew, so ``I - P S/beta`` has eigenvalues ``1 - i lambda/beta``
+   and is always invertible). It converges quadratically to machine precision where ``f`` (computed
+   with ``O(1)`` cancellation) can no longer measure progress.
+3. Continuation for small ``beta``: ``beta_k = max(beta, 0.3/3^k)``, each level warm-started.
+
+Everything is batched over the leading dimensions (``torch.linalg.solve``). Supported: ``beta >= BETA_MIN
+= 1e-4`` (``n`` up to ~1000, near-deterministic ``mu``); smaller positive ``beta`` raise
+:class:`SolverError` at once (the Newton systems' condition grows like ``1/beta^2``).
 
 Unregularized game (``beta = 0``): a symmetric Nash equilibrium of the zero-sum game ``P - 1/2`` (value
 0) solves the linear program ``max v  s.t.  (P - 1/2)^T pi >= v, pi in simplex`` (scipy's HiGHS). It may
@@ -24,21 +38,37 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from workbench.games.game import GameError, PreferenceGame, kl
+from workbench.games.game import GameError, PreferenceGame
 
-__all__ = ["solve", "solve_regularized", "solve_unregularized", "SolverError"]
+__all__ = ["solve", "solve_regularized", "solve_unregularized", "SolverError", "BETA_MIN"]
 
 
 class SolverError(RuntimeError):
     """A solver did not reach its tolerance; the message says which games and how far it got."""
 
 
-def _objective(P, log_mu, beta, pi):
-    """Regularized exploitability ``f(pi)`` and the Gibbs best response ``q``; shapes (*B,), (*B, n)."""
+BETA_MIN = 1e-4
+"""Smallest ``beta > 0`` the regularized solver accepts (below it the Newton systems lose all accuracy in
+float64; use ``beta = 0``, the LP, for the unregularized limit)."""
+
+
+def _normalize(z: torch.Tensor) -> torch.Tensor:
+    """Log-policy with ``logsumexp(z) = 0``; ``(*B, n)``."""
+    return z - torch.logsumexp(z, -1, keepdim=True)
+
+
+def _objective(P, log_mu, beta, z):
+    """Regularized exploitability ``f``, Gibbs best response ``q`` and ``pi = exp(z)`` from the log-policy.
+
+    Shapes (*B,), (*B, n), (*B, n). The KL term uses ``z`` itself, so entries of ``pi`` that underflow to 0
+    contribute exactly 0 instead of ``0 * log 0``.
+    """
+    pi = z.exp()  # (*B, n)
     logits = log_mu + torch.einsum("...ij,...j->...i", P, pi) / beta[..., None]  # (*B, n)
-    q = torch.softmax(logits, -1)
-    f = beta * torch.logsumexp(logits, -1) + beta * kl(pi, log_mu.exp()) - 0.5
-    return f, q
+    lse = torch.logsumexp(logits, -1)  # (*B,)
+    q = (logits - lse[..., None]).exp()  # (*B, n)
+    f = beta * lse + beta * (pi * (z - log_mu)).sum(-1) - 0.5
+    return f, q, pi
 
 
 def solve_regularized(
@@ -51,78 +81,136 @@ def solve_regularized(
     """Regularized Nash equilibrium ``pi*_beta`` of every game in the batch (all ``beta > 0``).
 
     Returns ``(*B, n)`` policies whose regularized exploitability is below ``tol`` (the duality gap
-    below ``2 tol``), polished by extra Newton steps to near machine precision; raises
-    :class:`SolverError` otherwise. Computed in float64 on ``game.device``. Small ``beta`` are reached
-    by continuation: ``beta_k = max(beta, 0.3 / continuation^k)``, each level warm-started from the last.
+    below ``2 tol``), polished by Newton steps on the log-space fixed-point equation until its residual stops
+    shrinking (near machine precision); raises :class:`SolverError` otherwise, and for
+    ``0 < beta < BETA_MIN``. Computed in float64 on ``game.device``. Small ``beta`` are reached by
+    continuation: ``beta_k = max(beta, 0.3 / continuation^k)``, each level warm-started from the last;
+    a given ``pi0`` skips the continuation and starts Newton at the target ``beta`` from ``pi0``.
     """
     if (game.beta <= 0).any():
         raise GameError("solve_regularized needs beta > 0 for every game; use solve() for beta = 0")
+    if (game.beta < BETA_MIN).any():
+        bad = game.beta.flatten()
+        k = int(bad.argmin())
+        raise SolverError(
+            f"beta = {bad[k].item():.3g} (flat index {k}) is below the smallest beta the regularized solver "
+            f"supports ({BETA_MIN:g}): the equilibrium's logits span ~1/beta and the Newton systems lose "
+            f"float64 accuracy; use beta >= {BETA_MIN:g}, or beta = 0 for the unregularized game (LP)"
+        )
     g64 = game.to(dtype=torch.float64)
-    pi = (g64.mu if pi0 is None else pi0.to(g64.P)).expand(*game.batch_shape, game.n).clone()  # (*B, n)
-    level = 0.3
+    # Solve the nearest exactly antisymmetric game (P + P^T = 1 to round-off): validation allows 1e-6 and a
+    # float32 game is off by ~1e-8, which would put the minimum of f at -1e-8 instead of 0.
+    P = (g64.P + 1 - g64.P.transpose(-1, -2)) / 2  # (*B, n, n)
+    log_mu = torch.log(g64.mu)  # (*B, n)
+    start = g64.mu if pi0 is None else pi0.to(g64.P)
+    z = _normalize(torch.log(start.clamp_min(torch.finfo(torch.float64).tiny)).expand(*game.batch_shape, game.n))
+    level = 0.3 if pi0 is None else 0.0  # a warm start goes straight to the target beta
     while True:
         beta_k = torch.clamp(g64.beta, min=level)
         last = bool((beta_k == g64.beta).all())
-        pi = _newton(g64.P, torch.log(g64.mu), beta_k, pi, tol if last else 1e-6, max_iter, polish=3 if last else 0)
+        z = _newton(P, log_mu, beta_k, z, tol if last else 1e-8, max_iter, polish=10 if last else 0)
         if last:
-            return pi.to(game.dtype)
+            return z.exp().to(game.dtype)
         level /= continuation
 
 
-def _newton(P, log_mu, beta, pi, tol, max_iter, polish: int = 3):
-    """Damped Newton on the regularized exploitability (see the module docstring); ``(*B, n)``."""
+def _newton(P, log_mu, beta, z, tol, max_iter, polish: int = 8):
+    """Damped Newton on the regularized exploitability, stepped in log space (module docstring); ``(*B, n)``.
+
+    The direction is the Newton step ``d`` of ``f`` on the simplex; it is applied multiplicatively,
+    ``z <- normalize(z + t d / pi)``, with ``d / pi`` computed without dividing by ``pi`` (so entries that
+    underflow are still moved, by the fixed-point update ``log mu + P q / beta``). Armijo backtracking on ``f``.
+    """
     n = P.shape[-1]
-    f, q = _objective(P, log_mu, beta, pi)
+    f, q, pi = _objective(P, log_mu, beta, z)
     eye = torch.eye(n, dtype=P.dtype, device=P.device)
-    ones = torch.ones_like(pi)
-    polished = 0
-    for _ in range(max_iter + polish):
+    ones = torch.ones_like(z)
+    b1 = beta[..., None]  # (*B, 1)
+    t_last = torch.ones_like(f)  # (*B,)
+    steps = 0
+    while steps < max_iter:
         active = f > tol  # (*B,)
         if not active.any():
-            if polished >= polish:
-                return pi
-            polished += 1
-            active = torch.ones_like(active)  # quadratic phase: full Newton steps to machine precision
-        grad = torch.einsum("...ji,...j->...i", P, q) + beta[..., None] * (torch.log(pi) - log_mu + 1)  # (*B, n)
-        # Newton system scaled by D = diag(sqrt(pi)) for conditioning: (D H D) (D^-1 d) = -D grad.
+            break
+        steps += 1
+        grad = torch.einsum("...ji,...j->...i", P, q) + b1 * (z - log_mu + 1)  # (*B, n)
+        # Newton system scaled by D = diag(sqrt(pi)) for conditioning: (D H D) (D^-1 d) = -D (grad - nu).
         d_sqrt = pi.sqrt()  # (*B, n)
         PD = P * d_sqrt[..., None, :]  # P D, (*B, n, n)
         QPD = q[..., :, None] * PD - q[..., :, None] * (q[..., None, :] @ PD)  # (diag q - q q^T) P D
         Hs = PD.transpose(-1, -2) @ QPD / beta[..., None, None] + beta[..., None, None] * eye  # (*B, n, n)
-        rhs = torch.stack([d_sqrt * grad, d_sqrt * ones], -1)  # (*B, n, 2)
+        rhs = torch.stack([d_sqrt * grad, d_sqrt], -1)  # (*B, n, 2)
         sol = torch.linalg.solve(Hs, rhs) * d_sqrt[..., None]  # H^-1 [grad, 1], (*B, n, 2)
         a, b = sol[..., 0], sol[..., 1]
-        nu = a.sum(-1, keepdim=True) / b.sum(-1, keepdim=True)
-        step = -(a - nu * b)  # (*B, n), sums to 0
-        slope = (grad * step).sum(-1)  # (*B,) < 0 away from the optimum
-        # Largest step keeping pi > 0, capped at the full Newton step.
-        neg = step < 0
-        ratio = torch.where(neg, -pi / torch.where(neg, step, -ones), torch.full_like(pi, torch.inf))
-        t = torch.clamp((1 - 1e-9) * ratio.amin(-1), max=1.0)  # (*B,)
-        t = torch.where(active, t, torch.zeros_like(t))
+        nu = a.sum(-1, keepdim=True) / b.sum(-1, keepdim=True)  # (*B, 1)
+        d = -(a - nu * b)  # (*B, n), pi-space Newton step, sums to 0
+        # Row i of H d = nu - grad reads A d + beta d / pi = nu - grad with A = P^T (diag q - q q^T) P / beta,
+        # so the log-space step d / pi = (nu - grad - A d) / beta needs no division by pi.
+        Pd = torch.einsum("...ij,...j->...i", P, d)  # (*B, n)
+        SPd = q * Pd - q * (q * Pd).sum(-1, keepdim=True)
+        Ad = torch.einsum("...ji,...j->...i", P, SPd) / b1
+        dz = (nu - grad - Ad) / b1  # (*B, n)
+        dz = dz - (pi * dz).sum(-1, keepdim=True)
+        slope = (grad * pi * dz).sum(-1)  # (*B,) directional derivative of f along z + t dz
+        t = torch.where(active, torch.clamp(4 * t_last, max=1.0), torch.zeros_like(f))  # start near the last step
         for _ in range(60):
-            cand = pi + t[..., None] * step
-            f_new, q_new = _objective(P, log_mu, beta, cand)
-            ok = (f_new <= f + 1e-4 * t * slope) | ~active | torch.isclose(f_new, f, rtol=0, atol=1e-15)
+            cand = _normalize(z + t[..., None] * dz)
+            f_new, q_new, pi_new = _objective(P, log_mu, beta, cand)
+            ok = (f_new <= f + 1e-4 * t * slope) | ~active | (f_new - f).abs().le(1e-15)
             if ok.all():
                 break
             t = torch.where(ok, t, 0.5 * t)
-        cand = (cand.clamp_min(torch.finfo(P.dtype).tiny) / cand.sum(-1, keepdim=True))
-        f_new, q_new = _objective(P, log_mu, beta, cand)
-        improved = active & ((f_new < f) | ((f <= tol) & (f_new <= tol)))
-        if not improved.any():  # stalled at round-off
+        improved = active & (f_new < f)
+        if not improved.any():  # stalled where f's round-off hides progress: the polish takes over
             break
-        pi = torch.where(improved[..., None], cand, pi)
+        z = torch.where(improved[..., None], cand, z)
         f = torch.where(improved, f_new, f)
         q = torch.where(improved[..., None], q_new, q)
-    if (f > tol).any():
-        worst = int(f.flatten().argmax())
-        raise SolverError(
-            f"regularized solver did not reach exploitability {tol:g} in {max_iter} Newton steps: "
-            f"{int((f > tol).sum())} game(s) left, worst flat index {worst} at {f.flatten()[worst].item():.3g} "
-            f"(beta = {beta.flatten()[worst].item():.3g})"
-        )
-    return pi
+        pi = torch.where(improved[..., None], pi_new, pi)
+        t_last = torch.where(improved, t, t_last)
+    # Newton on the fixed-point equation: to machine precision, and past a stall of the damped phase.
+    z, f = _polish(P, log_mu, beta, z, f, tol, polish if not (f > tol).any() else max(polish, 10))
+    if not (f > tol).any():
+        return z
+    worst = int(f.flatten().argmax())
+    raise SolverError(
+        f"regularized solver did not reach exploitability {tol:g} in {steps} Newton steps (max_iter = {max_iter}): "
+        f"{int((f > tol).sum())} game(s) left, worst flat index {worst} at {f.flatten()[worst].item():.3g} "
+        f"(beta = {beta.flatten()[worst].item():.3g})"
+    )
+
+
+def _fixed_point_residual(P, log_mu, beta, z):
+    """``F(z) = z - log mu - P pi / beta`` centred (the fixed point has ``F = const``), its sup norm; (*B, n), (*B,)."""
+    F = z - log_mu - torch.einsum("...ij,...j->...i", P, z.exp()) / beta[..., None]  # (*B, n)
+    F = F - F.mean(-1, keepdim=True)
+    return F, F.abs().amax(-1)
+
+
+def _polish(P, log_mu, beta, z, f, tol, steps):
+    """Newton on the fixed-point equation in log space, ``(I - P S / beta) dz = -F(z)`` with
+    ``S = diag(pi) - pi pi^T``; a step is kept only while it shrinks ``|F|`` and does not raise ``f``
+    above ``max(f, tol)``. Returns ``(z, f)``. ``I - P S / beta = I - K S / beta`` (``K = P - 1/2`` skew) has
+    eigenvalues ``1 - i lambda / beta``, so the system is always solvable. Quadratic to machine precision."""
+    n = P.shape[-1]
+    eye = torch.eye(n, dtype=P.dtype, device=P.device)
+    F, r = _fixed_point_residual(P, log_mu, beta, z)
+    for _ in range(steps):
+        pi = z.exp()  # (*B, n)
+        PS = P * pi[..., None, :] - (P @ pi[..., :, None]) * pi[..., None, :]  # P (diag pi - pi pi^T), (*B, n, n)
+        J = eye - PS / beta[..., None, None]
+        dz = torch.linalg.solve(J, -F)  # (*B, n)
+        cand = _normalize(z + dz)
+        F_new, r_new = _fixed_point_residual(P, log_mu, beta, cand)
+        f_new = _objective(P, log_mu, beta, cand)[0]
+        ok = (r_new < r) & (f_new <= torch.clamp(f, min=tol))
+        if not ok.any():
+            break
+        z = torch.where(ok[..., None], cand, z)
+        F = torch.where(ok[..., None], F_new, F)
+        r = torch.where(ok, r_new, r)
+        f = torch.where(ok, f_new, f)
+    return z, f
 
 
 def solve_unregularized(game: PreferenceGame) -> torch.Tensor:
