@@ -189,3 +189,9 @@ def test_samples_are_reproducible(tmp_path):
             assert f.read_bytes() == (tmp_path / "data" / "prefs" / f.name).read_bytes(), f.name
     for f in FIX.iterdir():
         assert f.read_bytes() == (tmp_path / "tests" / "fixtures" / "prefs" / f.name).read_bytes(), f.name
+
+
+def test_datasets_engine_falls_back_to_lines_with_limit(cache):
+    c = load_comparisons(FIX / "plain_broken_json.jsonl", engine="datasets", on_error="skip", limit=3,
+                         cache_dir=cache)
+    assert len(c) == 3 and c.skipped == 1 and c.frame["line"].tolist() == [1, 2, 4]

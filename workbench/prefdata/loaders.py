@@ -356,7 +356,8 @@ class _LineIndex:
         return (self._lines[row] if row < len(self._lines) else row + 1), "line"
 
 
-def _iter_datasets(path: str, kind: str, cache_dir: str | None, progress: bool) -> Iterator[Item]:
+def _load_datasets(path: str, kind: str, cache_dir: str | None, progress: bool) -> Any:
+    """One local file through ``datasets.load_dataset`` (eager, so a parse error is raised here)."""
     import datasets
 
     kwargs: dict[str, Any] = {}
@@ -375,8 +376,7 @@ def _iter_datasets(path: str, kind: str, cache_dir: str | None, progress: bool) 
     finally:
         if not progress and enabled:
             datasets.enable_progress_bars()
-    for i, rec in enumerate(ds):
-        yield i, rec
+    return ds
 
 
 # ----------------------------------------------------------------------------- public API
@@ -482,8 +482,7 @@ def load_comparisons(
         items: Iterable[Item]
         if use_ds:
             try:
-                items = list(_iter_datasets(file, kind, cache_dir, progress)) if limit is None else \
-                    _iter_datasets(file, kind, cache_dir, progress)
+                items = enumerate(_load_datasets(file, kind, cache_dir, progress))
             except Exception as e:  # noqa: BLE001 - datasets/pyarrow raise many types
                 if kind == "parquet":
                     raise PrefLoadError(f"could not read parquet file: {type(e).__name__}: {e}", file=file) from e
