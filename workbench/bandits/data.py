@@ -166,7 +166,7 @@ def from_frame(frame: pd.DataFrame, env: BanditEnv, source: str = "frame") -> Co
         uniq, counts = pd.unique(seeds), pd.Series(seeds).value_counts()
         if counts.nunique() != 1:
             raise ComparisonDataError(f"{source}: every seed needs the same number of rows; counts {counts.to_dict()}")
-        order = torch.as_tensor(pd.Series(seeds).map({s: i for i, s in enumerate(uniq)}).to_numpy())
+        order = torch.as_tensor(pd.Series(seeds).map({s: i for i, s in enumerate(uniq)}).to_numpy().copy())
         idx = torch.argsort(order, stable=True)
         return Comparisons(*(values[c][idx].reshape(len(uniq), -1) for c in COLUMNS))
     return Comparisons(*(values[c][None] for c in COLUMNS))
