@@ -379,6 +379,24 @@ def _load_datasets(path: str, kind: str, cache_dir: str | None, progress: bool) 
     return ds
 
 
+def _iter_rows(ds: Any, batch_size: int = 1024) -> Iterator[Item]:
+    """Rows of a ``datasets.Dataset`` in batches; a row whose text is not valid UTF-8 becomes an error item."""
+    n = len(ds)
+    for start in range(0, n, batch_size):
+        stop = min(n, start + batch_size)
+        try:
+            batch = ds[start:stop]  # dict of columns
+            recs: list[Any] = [dict(zip(batch, vals)) for vals in zip(*batch.values())]
+        except UnicodeDecodeError:
+            recs = []
+            for i in range(start, stop):
+                try:
+                    recs.append(ds[i])
+                except UnicodeDecodeError as e:
+                    recs.append(_FieldError(None, f"invalid UTF-8 ({e.reason}, byte 0x{e.object[e.start]:02x})"))
+        yield from enumerate(recs, start=start)
+
+
 # ----------------------------------------------------------------------------- public API
 def _resolve_files(path: str | os.PathLike | Sequence[str | os.PathLike]) -> list[str]:
     items = [path] if isinstance(path, (str, os.PathLike)) else list(path)
@@ -482,7 +500,7 @@ def load_comparisons(
         items: Iterable[Item]
         if use_ds:
             try:
-                items = enumerate(_load_datasets(file, kind, cache_dir, progress))
+                items = _iter_rows(_load_datasets(file, kind, cache_dir, progress))
             except Exception as e:  # noqa: BLE001 - datasets/pyarrow raise many types
                 if kind == "parquet":
                     raise PrefLoadError(f"could not read parquet file: {type(e).__name__}: {e}", file=file) from e
