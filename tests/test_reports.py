@@ -11,6 +11,7 @@ import contextlib
 import io
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import nbformat
@@ -56,6 +57,8 @@ def test_report_written_with_injected_parameters(ok_run):
     assert len(injected) == 1 and "n = 7" in injected[0].source
     # values reach the kernel with their YAML types: 2 -> int, true -> bool, [3, 4] -> list
     assert "RESULT n=7 scale=2 int title='hello world' sum=7 flag=True bool" in _outputs_text(nb)
+    assert f"KERNEL {sys.prefix}" in _outputs_text(nb)  # the kernel is this environment's python
+    assert f"CWD {FIX.resolve()}" in _outputs_text(nb)  # run from the notebook folder (../data works)
     assert not list(out.glob(".tmp*")), "temporary folder left behind"
 
 

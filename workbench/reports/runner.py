@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 import time
 from contextlib import contextmanager
@@ -195,6 +196,18 @@ def _original_cell_index(nb_path: Path, executed_index: int) -> int:
     return executed_index - injected
 
 
+def _kernel_env() -> dict[str, str]:
+    """Environment for the kernel: the report plotly renderer, and this environment's kernelspec first.
+
+    jupyter looks up ``python3`` in JUPYTER_PATH before the user's folders, so putting
+    ``<sys.prefix>/share/jupyter`` there makes the kernel this environment's python (ipykernel installs its
+    spec there with ``python`` as the command, which jupyter_client maps to ``sys.executable``).
+    """
+    env_data = os.path.join(sys.prefix, "share", "jupyter")
+    path = os.pathsep.join(p for p in (env_data, os.environ.get("JUPYTER_PATH", "")) if p)
+    return {"PLOTLY_RENDERER": REPORT_PLOTLY_RENDERER, "JUPYTER_PATH": path, "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+
+
 def run_job(job: Job, out_dir: Path, timeout: float | None = None, html: bool = True) -> Result:
     """Execute one notebook and publish its report (see the module docstring). Never raises on cell errors."""
     import papermill
@@ -206,7 +219,7 @@ def run_job(job: Job, out_dir: Path, timeout: float | None = None, html: bool = 
     start = time.perf_counter()
     try:
         try:
-            with _env(PLOTLY_RENDERER=REPORT_PLOTLY_RENDERER, PYDEVD_DISABLE_FILE_VALIDATION="1"):
+            with _env(**_kernel_env()):
                 papermill.execute_notebook(
                     str(job.path.resolve()),
                     str(tmp_nb),
