@@ -102,6 +102,7 @@ def test_game_quantities_on_rps():
     u = torch.full((3,), 1 / 3, dtype=torch.float64)
     rock = torch.tensor([1.0, 0, 0], dtype=torch.float64)
     assert torch.allclose(g.win_prob(u), torch.full((3,), 0.5, dtype=torch.float64))
+    # each response beats the next (mod 3) with probability 1
     assert torch.allclose(g.win_prob(rock), torch.tensor([0.5, 0.0, 1.0], dtype=torch.float64))
     # P_beta(pi ≻ pi') + P_beta(pi' ≻ pi) = 1 for any pair.
     pi, pj = torch.tensor([0.2, 0.3, 0.5], dtype=torch.float64), torch.tensor([0.6, 0.3, 0.1], dtype=torch.float64)
