@@ -195,6 +195,7 @@ def _polish(P, log_mu, beta, z, f, tol, steps):
     n = P.shape[-1]
     eye = torch.eye(n, dtype=P.dtype, device=P.device)
     F, r = _fixed_point_residual(P, log_mu, beta, z)
+    live = torch.ones_like(r, dtype=torch.bool)  # (*B,) games still converging quadratically
     for _ in range(steps):
         pi = z.exp()  # (*B, n)
         PS = P * pi[..., None, :] - (P @ pi[..., :, None]) * pi[..., None, :]  # P (diag pi - pi pi^T), (*B, n, n)
@@ -203,13 +204,15 @@ def _polish(P, log_mu, beta, z, f, tol, steps):
         cand = _normalize(z + dz)
         F_new, r_new = _fixed_point_residual(P, log_mu, beta, cand)
         f_new = _objective(P, log_mu, beta, cand)[0]
-        ok = (r_new < r) & (f_new <= torch.clamp(f, min=tol))
-        if not ok.any():
-            break
+        ok = live & (r_new < r) & (f_new <= torch.clamp(f, min=tol))
+        # Once f <= tol, less than a 4x gain means round-off: keep this step, then stop that game.
+        live = ok & ((r_new < 0.25 * r) | (f_new > tol))
         z = torch.where(ok[..., None], cand, z)
         F = torch.where(ok[..., None], F_new, F)
         r = torch.where(ok, r_new, r)
         f = torch.where(ok, f_new, f)
+        if not live.any():
+            break
     return z, f
 
 
