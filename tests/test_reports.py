@@ -163,6 +163,9 @@ def test_select_notebooks_by_prefix_stem_substring():
                           ("02_fails.ipynb", ["02_fails"])]:
         assert [p.stem for p in select_notebooks(nbs, [pattern])] == want
     assert len(select_notebooks(nbs, ["01", "ok", "02"])) == 2
+    many = [Path(f"{n}.ipynb") for n in ("01_a", "10_b1", "11_c", "21_d")]
+    assert [p.stem for p in select_notebooks(many, ["1"])] == ["01_a"]  # numbers select by prefix only
+    assert [p.stem for p in select_notebooks(many, ["b1"])] == ["10_b1"]
     with pytest.raises(ReportConfigError, match="nope.*01_ok, 02_fails"):
         select_notebooks(nbs, ["nope"])
 

@@ -108,8 +108,8 @@ def _matches(stem: str, pat: str) -> bool:
     if stem == pat:
         return True
     prefix = stem.split("_", 1)[0]
-    if pat.isdigit() and prefix.isdigit() and int(pat) == int(prefix):
-        return True
+    if pat.isdigit():  # a number selects by the NN prefix only ("1" is 01, not 10 or 21)
+        return prefix.isdigit() and int(pat) == int(prefix)
     return pat.lower() in stem.lower()
 
 
