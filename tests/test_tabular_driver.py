@@ -9,7 +9,7 @@ import torch
 from workbench.games import random_game, rock_paper_scissors, solve
 from workbench.metrics import evaluate
 from workbench.tabular import METHODS, SampledOracle, make_method
-from workbench.tabular.driver import COLUMNS, recorded_steps, run, trajectory
+from workbench.tabular.driver import COLUMNS, final_state, recorded_steps, run, trajectory
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -89,3 +89,18 @@ def test_bad_input_errors():
     assert recorded_steps(0) == [0]
     assert math.isnan(run({"x": make_method("Nash-MD")}, game, 0, progress=False).value.iloc[0]) is False
     assert {"Nash-MD", "Nash-MP"} <= set(METHODS)
+
+
+@pytest.mark.parametrize("name", ["Nash-MP", "OMWU", "FP"])
+def test_final_state_is_chunk_independent(name):
+    game = random_game(5, beta=0.3, batch=7, seed=4).sweep_beta([0.2, 0.5])  # batch (2, 7)
+    method = make_method(name)
+    want = trajectory(method, game, 12)[-1]
+    for chunk in (None, 1, 3, "auto"):
+        state = final_state(method, game, 12, chunk=chunk)
+        assert state.t == 12 and state.pi.shape == (2, 7, 5) and state.queries.shape == (2, 7)
+        torch.testing.assert_close(state.pi, want, rtol=1e-12, atol=1e-15)
+        if name == "OMWU":
+            assert state.extra["prev_win"].shape == (2, 7, 5)
+    with pytest.raises(ValueError, match="chunk"):
+        final_state(method, game, 2, chunk=0)

@@ -30,8 +30,15 @@ class TabularState:
 
     def advance(self, pi_next: torch.Tensor, queries: torch.Tensor, **extra) -> "TabularState":
         t = self.t + 1
-        avg = self.avg + (pi_next - self.avg) / (t + 1)
+        avg = torch.lerp(self.avg, pi_next, 1.0 / (t + 1))  # running mean of pi_0..pi_t
         return replace(self, pi=pi_next, avg=avg, t=t, queries=queries, extra={**(self.extra or {}), **extra} or None)
+
+
+def win_prob(game: PreferenceGame, opponent: torch.Tensor) -> torch.Tensor:
+    """``P(y ≻ opponent)`` for every ``y``, ``(*B, n)``: the same numbers as ``game.win_prob``, computed
+    as the row-vector product ``opponent^T P^T`` (a transposed view, no copy). For many small games on a
+    CPU this batched GEMV runs 2-7x faster than the column form ``P @ opponent`` (benchmarks/README.md)."""
+    return torch.matmul(opponent.unsqueeze(-2), game.P.mT).squeeze(-2)  # (*B, n)
 
 
 class ExactOracle:
@@ -46,7 +53,7 @@ class ExactOracle:
 
     def __call__(self, game: PreferenceGame, opponent: torch.Tensor, generator=None) -> tuple[torch.Tensor, int]:
         cost = 1 if self.per_call == "one" else game.n
-        return game.win_prob(opponent), cost  # (*B, n)
+        return win_prob(game, opponent), cost  # (*B, n)
 
 
 class SampledOracle:

@@ -26,7 +26,9 @@ from workbench.games.solvers import solve
 from workbench.metrics import evaluate
 from workbench.tabular.base import ExactOracle, TabularState
 
-__all__ = ["run", "trajectory", "iterate", "recorded_steps", "COLUMNS"]
+__all__ = ["run", "trajectory", "iterate", "final_state", "recorded_steps", "COLUMNS"]
+
+CACHE_BYTES = 5 * 2**20  # CPU chunk target for final_state: each chunk's P stays in cache across steps
 
 COLUMNS = ["algo", "game", "beta", "eta", "seed", "step", "queries", "metric", "value"]
 
@@ -93,6 +95,37 @@ def trajectory(method, game: PreferenceGame, steps: int, *, oracle=None, seed: i
     """Iterates ``(steps+1, *B, n)``: the last iterates ``pi_0..pi_steps``, or with ``average=True`` the
     average iterates ``avg_0..avg_steps``."""
     return torch.stack([(s.avg if average else s.pi) for s in iterate(method, game, steps, oracle=oracle, seed=seed, progress=progress)])
+
+
+def final_state(method, game: PreferenceGame, steps: int, *, oracle=None, seed: int = 0,
+                chunk: int | str | None = "auto") -> TabularState:
+    """The state after ``steps`` iterations on every game of the batch, for sweeps that need only the end.
+
+    The flat batch is processed ``chunk`` games at a time, all steps per chunk, so that on a CPU each
+    chunk's ``P`` stays in cache instead of streaming the whole batch from memory every step
+    (``"auto"``: chunks of about 5 MiB of ``P`` on CPU, one chunk on CUDA; ``None``: one chunk).
+    Exact oracles give the same result for every ``chunk``; sampled ones draw a different random stream
+    per chunk (seeded ``seed``, ``seed + 1``, ...).
+    """
+    n = game.n
+    flat = PreferenceGame(game.P.reshape(-1, n, n), game.mu.reshape(-1, n), game.beta.reshape(-1), game.names)
+    G = flat.P.shape[0]
+    if chunk == "auto":
+        chunk = None if game.device.type != "cpu" else max(1, CACHE_BYTES // (n * n * game.P.element_size()))
+    elif chunk is not None and (isinstance(chunk, str) or chunk < 1):
+        raise ValueError(f"chunk must be a positive int, 'auto' or None; got {chunk!r}")
+    size = G if chunk is None else int(chunk)
+    states = []
+    for i, start in enumerate(range(0, G, size)):
+        for state in iterate(method, flat[start:start + size], steps, oracle=oracle, seed=seed + i):
+            pass
+        states.append(state)
+    cat = lambda ts: torch.cat(ts).reshape(*game.batch_shape, *ts[0].shape[1:])  # noqa: E731
+    extra = None
+    if states[0].extra:
+        extra = {k: cat([s.extra[k] for s in states]) for k in states[0].extra}
+    return TabularState(pi=cat([s.pi for s in states]), avg=cat([s.avg for s in states]), t=states[0].t,
+                        queries=cat([s.queries.expand(s.pi.shape[:-1]) for s in states]), extra=extra)
 
 
 def run(methods, game: PreferenceGame, steps: int, *, oracle=None, seed: int = 0, record_every: int = 1,

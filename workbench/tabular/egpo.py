@@ -46,4 +46,4 @@ class EGPO:
         win, cost1 = oracle(game, state.pi, generator)  # (*B, n) ≈ P(y ≻ pi_t)
         pi_half = torch.softmax(base + eta * win, -1)
         win, cost2 = oracle(game, pi_half, generator)  # (*B, n) ≈ P(y ≻ pi_{t+1/2})
-        return state.advance(torch.softmax(base + eta * win, -1), state.queries + cost1 + cost2)
+        return state.advance(torch.softmax(base + eta * win, -1), state.queries + (cost1 + cost2))

@@ -59,9 +59,12 @@ class NashMP:
     def step(self, game: PreferenceGame, state: TabularState, oracle=None, generator=None) -> TabularState:
         oracle = oracle or ExactOracle()
         eta = self.step_size(game, state.t)[..., None]  # (*B, 1)
-        log_pi = torch.log(state.pi)  # (*B, n)
+        # prox(pi_t, o) = softmax(centre + scale * P(. ≻ o)), the centre shared by both half steps
+        inv = 1 / (1 + eta)  # (*B, 1)
+        centre = (torch.log(state.pi) + eta * torch.log(game.mu)) * inv  # (*B, n)
+        scale = eta * inv / game.beta[..., None].clamp_min(torch.finfo(eta.dtype).tiny)  # (*B, 1)
         win, cost1 = oracle(game, state.pi, generator)  # (*B, n) ≈ P(y ≻ pi_t)
-        pi_half = self.prox(game, log_pi, win, eta)
+        pi_half = torch.softmax(torch.addcmul(centre, scale, win), -1)
         win, cost2 = oracle(game, pi_half, generator)  # (*B, n) ≈ P(y ≻ pi_{t+1/2})
-        pi_next = self.prox(game, log_pi, win, eta)
-        return state.advance(pi_next, state.queries + cost1 + cost2)
+        pi_next = torch.softmax(torch.addcmul(centre, scale, win), -1)
+        return state.advance(pi_next, state.queries + (cost1 + cost2))
