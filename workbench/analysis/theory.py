@@ -12,7 +12,8 @@ Theorem 1; tabular, exact preferences, one query per iteration):
   (:func:`nash_md_theorem1_bound`), independent of ``pi_0``.
 - a constant ``eta`` unrolls to ``K_T <= (1 - eta beta)^T (K_0 - 2 eta / beta) + 2 eta / beta``
   (:func:`nash_md_constant_step_bound`): linear contraction down to the floor ``2 eta / beta``
-  (:func:`nash_md_floor`), the fixed point of the recursion.
+  (:func:`nash_md_floor`), the fixed point of the recursion. Measured constant-step Nash-MD plateaus
+  far below it (its fixed point is biased away from ``pi*`` by an amount that grows with ``eta``).
 
 Nash-MP (Tiapkin et al. 2025, *Accelerating Nash Learning from Human Feedback via Mirror Prox*,
 arXiv 2505.19731 v1; later versions are retitled *Proximal Point Nash Learning from Human Feedback*).
@@ -28,16 +29,17 @@ with the exploitability gap at a rate of order ``(1 + 2 beta)^(-N/2) / beta`` an
 - :func:`nash_mp_contraction`: the per-iteration factor ``(1 + eta)^(-1)`` (``eta = 2 beta`` by default):
   the claim the notebook checks against the measured contraction.
 - :func:`nash_mp_kl_bound`: ``KL(pi*, pi_T) <= (1 + eta)^(-T) KL(pi*, pi_0)`` with ``T = N / 2`` iterations.
-  The abstract (the statement we could check with the search tool; the theorem body was not retrievable)
-  gives the rate "of order"; we draw it with constant 1 in front of ``KL(pi*, pi_0)``, which is what
-  iterating the one-step contraction gives.
+  The abstract (the statement we could check with the search tool; the theorem body was not retrievable,
+  so the general-``eta`` factor ``(1 + eta)^(-1)`` follows ``workbench.tabular.nash_mp`` and the workbench's
+  notes) gives the rate "of order"; we draw it with constant 1 in front of ``KL(pi*, pi_0)``, which is
+  what iterating the one-step contraction gives.
 - :func:`nash_mp_exploitability_rate`: ``C (1 + 2 beta)^(-N/2) / beta`` with a user-chosen constant
   ``C`` (default 1): the ORDER of the exploitability rate, a slope to compare with, not a bound.
 
 Unregularized multiplicative weights (Hedge; Freund & Schapire 1997, Cesa-Bianchi & Lugosi 2006,
 Thm 2.2 with rewards in [0, 1]): regret after ``T`` rounds ``<= log(n) / eta + eta T / 8`` from a
-uniform start (``log(1/min_y pi_0(y))`` in place of ``log n`` from another start). In a symmetric preference game the learner's own payoff is ``P(pi_t ≻ pi_t) = 1/2``, so the
-regret over ``T`` rounds divided by ``T`` is exactly the exploitability of the average of ``pi_0..pi_{T-1}``:
+uniform start (``log(1/min_y pi_0(y))`` in place of ``log n`` from another start). In a symmetric
+preference game the learner's own payoff is ``P(pi_t ≻ pi_t) = 1/2``, so the regret over ``T`` rounds divided by ``T`` is exactly the exploitability of the average of ``pi_0..pi_{T-1}``:
 :func:`mwu_average_bound` ``= log(n) / (eta T) + eta / 8``. No such bound holds for the last iterate
 (it cycles on rock–paper–scissors).
 """
