@@ -110,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in failed:
         print(r.message(), file=sys.stderr)
     if failed:
-        print(f"{len(failed)} notebook(s) failed; their previous reports were kept; "
-              f"executed copies: {', '.join(str(r.ipynb) for r in failed if r.ipynb)}", file=sys.stderr)
+        kept = ", ".join(str(r.ipynb) for r in failed if r.ipynb)
+        print(f"{len(failed)} notebook(s) failed; their previous reports were kept"
+              + (f"; executed copies: {kept}" if kept else ""), file=sys.stderr)
     return 1 if failed else 0
