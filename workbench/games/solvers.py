@@ -48,8 +48,9 @@ class SolverError(RuntimeError):
 
 
 BETA_MIN = 1e-4
-"""Smallest ``beta > 0`` the regularized solver accepts (below it the Newton systems lose all accuracy in
-float64; use ``beta = 0``, the LP, for the unregularized limit)."""
+"""Smallest ``beta > 0`` the regularized solver accepts: at ``beta = 1e-5`` it stalls around exploitability
+1e-6 on random ``n = 100`` games (float64 round-off in systems whose condition grows like ``1/beta^2``).
+Use ``beta = 0`` (the LP) for the unregularized limit."""
 
 
 def _normalize(z: torch.Tensor) -> torch.Tensor:
@@ -238,7 +239,11 @@ def solve_unregularized(game: PreferenceGame) -> torch.Tensor:
 
 
 def solve(game: PreferenceGame, tol: float = 1e-12) -> torch.Tensor:
-    """Equilibrium of every game in the batch: Newton where ``beta > 0``, the LP where ``beta = 0``."""
+    """Equilibrium of every game in the batch: Newton where ``beta > 0``, the LP where ``beta = 0``.
+
+    ``(*B, n)`` in the game's dtype; mixed batches are split. ``0 < beta < BETA_MIN`` raises
+    :class:`SolverError` at once, as does a game the Newton solver cannot bring below ``tol``.
+    """
     zero = game.beta == 0
     if not zero.any():
         return solve_regularized(game, tol=tol)
