@@ -49,9 +49,10 @@ def cyclic_matrix(n: int, strength: float = 1.0, dtype=torch.float64) -> torch.T
 
 
 def rock_paper_scissors(beta: float = 0.0, mu=None, *, dtype=torch.float64, device: DeviceLike = "cpu") -> PreferenceGame:
-    """Rock–paper–scissors as a preference game: each beats the next with probability 1."""
+    """Rock–paper–scissors as a preference game: each response beats the next with probability 1,
+    in the order rock ≻ scissors ≻ paper ≻ rock (so it is the 3-cycle of :func:`cyclic`)."""
     P = torch.tensor([[0.5, 1.0, 0.0], [0.0, 0.5, 1.0], [1.0, 0.0, 0.5]], dtype=dtype)
-    return _make(P, mu, beta, ("rock", "paper", "scissors"), dtype, device)
+    return _make(P, mu, beta, ("rock", "scissors", "paper"), dtype, device)
 
 
 def cyclic(n: int = 5, beta: float = 0.0, strength: float = 1.0, mu=None, *, dtype=torch.float64, device: DeviceLike = "cpu") -> PreferenceGame:
