@@ -79,3 +79,14 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+def test_tiny_backbone_errors_are_clear():
+    with pytest.raises(ValueError, match="needs texts"):
+        load_backbone("tiny", device="cpu")
+    with pytest.raises(ValueError, match="LoRA is for pretrained"):
+        load_backbone("tiny", texts=["a b"], finetune="lora", device="cpu")
+    with pytest.raises(FileNotFoundError, match="not a local Hugging Face checkpoint"):
+        load_backbone("/nonexistent/model", device="cpu")
+    with pytest.raises(ValueError, match="divisible"):
+        load_backbone("tiny", texts=["a b"], tiny=dict(hidden_size=10, num_heads=3), device="cpu")

@@ -81,8 +81,10 @@ def test_checkpoint_of_another_model_kind_is_refused(data, tmp_path):
     with pytest.raises(ValueError, match="holds a 'bt' model"):
         train(fresh(texts, "skew"), tr, va, batch_size=32, epochs=2, progress=False, checkpoint_path=str(ck), resume=True)
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError, match="junk.pt is not a readable checkpoint"):
         training_mod.load_checkpoint(tmp_path / "junk.pt")
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        training_mod.load_checkpoint(tmp_path / "missing.pt")
 
 
 @pytest.mark.parametrize("kind", ["bt", "pairwise", "skew"])

@@ -317,8 +317,10 @@ def load_backbone(
             bb = build_tiny_from_texts(texts, tiny, seed=seed)
         else:
             bb = build_tiny(tokenizer, tiny, seed=seed)
-        if finetune not in (None, "full"):
-            bb.spec.finetune = finetune
+        if finetune not in (None, "full", "frozen"):
+            raise ValueError(f"load_backbone('tiny'): finetune must be 'full' or 'frozen', got {finetune!r} (LoRA is for pretrained backbones)")
+        if finetune == "frozen":
+            bb.spec.finetune = "frozen"
             bb.model = _apply_finetune(bb.model, bb.spec)
         return bb.to(dev)
     if name == "smollm2":

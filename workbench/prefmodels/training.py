@@ -111,7 +111,10 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"load_checkpoint: no checkpoint at {path}")
-    ck = torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)  # plain tensors / containers only
+    except Exception as e:  # noqa: BLE001 - torch raises many types for a corrupt file
+        raise ValueError(f"load_checkpoint: {path} is not a readable checkpoint ({type(e).__name__}: {e})") from e
     if not isinstance(ck, dict) or ck.get("version") != CHECKPOINT_VERSION:
         raise ValueError(f"load_checkpoint: {path} is not a preference-model checkpoint (version {CHECKPOINT_VERSION})")
     return ck
