@@ -85,3 +85,15 @@ def test_loader_unknown_format_and_missing_file(env, tmp_path):
     (tmp_path / "c.txt").write_text("x")
     with pytest.raises(ComparisonDataError, match="unknown format"):
         load_comparisons(tmp_path / "c.txt", env)
+
+
+def test_loaded_data_runs_through_offline_algorithms(env):
+    from workbench.bandits import evaluate_offline
+
+    data = load_comparisons(ROOT / "data" / "bandits" / "sample_comparisons.csv", env)
+    fr = evaluate_offline(env, data, ["plug_in", "pointwise", "policy_level"])
+    assert {"algo", "seed", "step", "n_comparisons", "metric", "value"} <= set(fr.columns)
+    gaps = fr[fr.metric == "gap"].set_index("algo")["value"]
+    assert (gaps > 0).all() and (gaps < env.gap(env.mu[None]).item()).all()  # learned something from 200 comparisons
+    with pytest.raises(ValueError, match="unknown offline algorithm"):
+        evaluate_offline(env, data, ["greedy"])

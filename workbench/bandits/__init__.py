@@ -16,7 +16,7 @@ from workbench.bandits.env import (
 )
 from workbench.bandits.estimators import Estimate, confidence_radius, elliptic_norm, fit, logistic_mle
 from workbench.bandits.experiments import (
-    OFFLINE_RUNNERS, final_means, offline_curve, online_batch_sweep, online_curves, summarize,
+    OFFLINE_RUNNERS, evaluate_offline, final_means, offline_curve, online_batch_sweep, online_curves, summarize,
 )
 from workbench.bandits.offline import (
     pessimistic_maxmin, pessimistic_pointwise, pessimistic_policy_level, plug_in, plug_in_nash,
@@ -27,7 +27,7 @@ __all__ = [
     "COLUMNS", "ComparisonDataError", "Comparisons", "behaviour_policy", "from_frame", "load_comparisons",
     "sample_comparisons", "save_comparisons", "to_frame", "BanditEnv", "BanditError", "gibbs",
     "hidden_good_actions", "pair_features", "random_linear", "rare_but_lucky", "Estimate",
-    "confidence_radius", "elliptic_norm", "fit", "logistic_mle", "OFFLINE_RUNNERS", "final_means",
+    "confidence_radius", "elliptic_norm", "fit", "logistic_mle", "OFFLINE_RUNNERS", "evaluate_offline", "final_means",
     "offline_curve", "online_batch_sweep", "online_curves", "summarize", "pessimistic_maxmin",
     "pessimistic_pointwise", "pessimistic_policy_level", "plug_in", "plug_in_nash", "ONLINE_ALGOS",
     "enhancer", "main_policy", "run_online",

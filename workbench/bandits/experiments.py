@@ -18,7 +18,7 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
-from workbench.bandits.data import behaviour_policy, sample_comparisons
+from workbench.bandits.data import Comparisons, behaviour_policy, sample_comparisons
 from workbench.bandits.env import BanditEnv
 from workbench.bandits.estimators import fit
 from workbench.bandits.offline import (
@@ -26,7 +26,7 @@ from workbench.bandits.offline import (
 )
 from workbench.bandits.online import run_online
 
-__all__ = ["OFFLINE_RUNNERS", "offline_curve", "online_curves", "online_batch_sweep", "summarize", "final_means"]
+__all__ = ["OFFLINE_RUNNERS", "offline_curve", "evaluate_offline", "online_curves", "online_batch_sweep", "summarize", "final_means"]
 
 #: name -> (fitted model or None for the truth's, policy from (env, est, gamma))
 OFFLINE_RUNNERS = {
@@ -70,20 +70,30 @@ def offline_curve(
     gen = torch.Generator(device=env.phi.device).manual_seed(int(seed))
     b = behaviour_policy(env, coverage, base)
     full = sample_comparisons(env, max(sizes), gen, b, b, n_seeds)
-    rows = []
-    for n in _progress(sorted(sizes), progress, "dataset sizes"):
-        data = full.head(n)
-        fits = {}
-        for algo in algos:
-            model, run = OFFLINE_RUNNERS[algo]
-            model = model or env.model
-            if model not in fits:
-                fits[model] = fit(env, data, model, lam)
-            pi = run(env, fits[model], gamma)  # (S, K, n)
-            for metric, v in (("gap", env.gap(pi)), ("nash_gap", env.nash_gap(pi))):
-                rows += [(algo, s, n, n, metric, float(x)) for s, x in enumerate(v.tolist())]
+    frames = [evaluate_offline(env, full.head(n), algos, gamma, lam) for n in _progress(sorted(sizes), progress, "dataset sizes")]
+    return pd.concat(frames, ignore_index=True).assign(coverage=coverage)
+
+
+def evaluate_offline(
+    env: BanditEnv, data: Comparisons, algos: list[str] = ("plug_in", "pointwise", "policy_level"),
+    gamma: float = 1.0, lam: float = 1.0,
+) -> pd.DataFrame:
+    """Run the offline algorithms on given datasets (sampled, or loaded with
+    :func:`~workbench.bandits.data.load_comparisons`) and score them exactly; tidy frame (``step = N``)."""
+    unknown = [a for a in algos if a not in OFFLINE_RUNNERS]
+    if unknown:
+        raise ValueError(f"unknown offline algorithm(s) {unknown}; choose from {list(OFFLINE_RUNNERS)}")
+    n, rows, fits = data.n, [], {}
+    for algo in algos:
+        model, run = OFFLINE_RUNNERS[algo]
+        model = model or env.model
+        if model not in fits:
+            fits[model] = fit(env, data, model, lam)
+        pi = run(env, fits[model], gamma)  # (S, K, n)
+        for metric, v in (("gap", env.gap(pi)), ("nash_gap", env.nash_gap(pi))):
+            rows += [(algo, s, n, n, metric, float(x)) for s, x in enumerate(v.tolist())]
     out = pd.DataFrame(rows, columns=["algo", "seed", "step", "n_comparisons", "metric", "value"])
-    return out.assign(env=env.name, beta=env.beta, coverage=coverage, gamma=gamma)
+    return out.assign(env=env.name, beta=env.beta, gamma=gamma)
 
 
 def online_curves(

@@ -63,7 +63,7 @@ def enhancer(
     dirs = torch.cat([vecs, -vecs], -1).transpose(-1, -2)  # (S, C, D)
     score = torch.einsum("skad,scd->scka", f, dirs)  # (S, C, K, n)
     score = score / score.abs().amax((-1, -2), keepdim=True).clamp_min(1e-12)
-    ts = torch.logspace(-1, 2.5, n_t, dtype=main.dtype, device=main.device) / max(env.beta, 1e-3) ** 0  # (T,)
+    ts = torch.logspace(-1, 2.5, n_t, dtype=main.dtype, device=main.device)  # tilt sizes, (T,)
     logits = torch.log(main)[:, None, None] + ts[None, None, :, None, None] * score[:, :, None]  # (S, C, T, K, n)
     pi = torch.softmax(logits, -1)
     m = torch.einsum("sctka,skad->sctd", pi, f) / env.n_contexts  # E_x E_pi f, (S, C, T, D)
