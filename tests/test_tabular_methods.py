@@ -183,6 +183,10 @@ def test_bad_step_sizes_raise():
         make_method("OMD", eta=-0.1).step(game, make_method("OMD").init(game))
     with pytest.raises(ValueError, match="Nash-MP eta"):
         make_method("Nash-MP", eta="theory").step_size(game, 0)
+    with pytest.raises(ValueError, match="Nash-MP needs beta > 0"):
+        make_method("Nash-MP", eta=0.1).init(rock_paper_scissors(0.0))
+    with pytest.raises(ValueError, match="theory schedule"):
+        make_method("Nash-MD").init(rock_paper_scissors(0.0))
     with pytest.raises(ValueError, match="pi0 must have 4 entries"):
         make_method("MMD").init(game, pi0=torch.ones(3) / 3)
 

@@ -38,6 +38,9 @@ class NashMD:
         return torch.minimum(eta, 1.0 / game.beta.clamp_min(1e-12))
 
     def init(self, game: PreferenceGame, oracle=None, pi0: torch.Tensor | None = None) -> TabularState:
+        if self.eta == "theory" and bool((game.beta <= 0).any()):
+            raise ValueError("Nash-MD's theory schedule eta_t = 2/(beta (t+2)) needs beta > 0 in every game; "
+                             f"got min beta = {game.beta.min().item():g} (use a constant eta)")
         return init_state(game, pi0)
 
     def step(self, game: PreferenceGame, state: TabularState, oracle=None, generator=None) -> TabularState:

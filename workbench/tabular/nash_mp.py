@@ -47,6 +47,9 @@ class NashMP:
         return torch.full_like(game.beta, float(self.eta))
 
     def init(self, game: PreferenceGame, oracle=None, pi0: torch.Tensor | None = None) -> TabularState:
+        if bool((game.beta <= 0).any()):
+            raise ValueError("Nash-MP needs beta > 0 in every game (its step scales P by 1/beta); "
+                             f"got min beta = {game.beta.min().item():g}")
         return init_state(game, pi0)
 
     @staticmethod
