@@ -111,6 +111,8 @@ def pessimistic_maxmin(
     Mirror ascent on ``pi`` (step ``lr_pi``, default ``1/(beta + 1/beta)``) with ``inner`` projected
     gradient steps on the whitened parameter ``u`` (``theta = theta_hat + gamma L^-T u``) per outer step;
     the returned policy is the average of the iterates' logits over the second half (stabilizes GDA).
+    Caveat: the objective is nearly flat around the plug-in Nash policy (``max_pi V(pi, theta) = 1/2`` for
+    every ``theta``), and this solver is not certified to improve on plug-in's worst-case value (NOTES.md).
 
     ``u`` starts at a random point of the half-radius sphere (``seed``): at ``theta_hat`` and its Nash
     policy the gradient in ``theta`` vanishes (``V(pi, theta) <= 1/2 = V(pi_hat, theta_hat)`` since
