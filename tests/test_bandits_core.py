@@ -8,7 +8,6 @@ from workbench.bandits import (
     pair_features, pessimistic_maxmin, pessimistic_pointwise, pessimistic_policy_level, plug_in,
     plug_in_nash, random_linear, rare_but_lucky, sample_comparisons, summarize, final_means,
 )
-from workbench.games import solve
 
 
 @pytest.fixture(autouse=True)
