@@ -189,8 +189,12 @@ class PreferenceGame:
 
     # ------------------------------------------------------------------ game quantities
     def win_prob(self, opponent: torch.Tensor) -> torch.Tensor:
-        """``P(y ≻ opponent)`` for every ``y``: ``(*B, n)`` from an opponent policy ``(*B, n)``."""
-        return torch.einsum("...ij,...j->...i", self.P, opponent)
+        """``P(y ≻ opponent)`` for every ``y``: ``(*B, n)`` from an opponent policy ``(*B, n)``.
+
+        Computed as the row-vector product ``opponent^T P^T`` (a transposed view, no copy): for many
+        small games on a CPU this batched GEMV runs 2-7x faster than ``P @ opponent`` (benchmarks/).
+        """
+        return torch.matmul(opponent.unsqueeze(-2), self.P.mT).squeeze(-2)  # (*B, n)
 
     def preference(self, pi: torch.Tensor, pi_prime: torch.Tensor) -> torch.Tensor:
         """``P(pi ≻ pi') = pi^T P pi'``, shape ``(*B,)``."""
