@@ -176,9 +176,9 @@ def explorer_figure(P, policies: Mapping[str, object], names: Sequence[str] | No
     """The games explorer's figure: the ``P`` heatmap (left) and grouped policy bars (right)."""
     P_np = _np(P)
     labels = _names(P_np.shape[0], names)
-    fig = make_subplots(rows=1, cols=2, column_widths=[0.45, 0.55], subplot_titles=("P(y ≻ y')", "policies"), horizontal_spacing=0.12)
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.45, 0.55], subplot_titles=("P(y ≻ y')", "policies"), horizontal_spacing=0.17)
     hm = _heatmap_trace(P_np, labels)
-    hm.colorbar.update(x=0.42, len=0.9)
+    hm.colorbar.update(x=0.39, len=0.9, thickness=14)
     fig.add_trace(hm, row=1, col=1)
     fig.update_yaxes(autorange="reversed", row=1, col=1)
     for i, (label, pi) in enumerate(policies.items()):
