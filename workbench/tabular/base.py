@@ -14,6 +14,7 @@ same code runs exactly (:class:`ExactOracle`) or from sampled comparisons (:clas
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import ClassVar
 
 import torch
 
@@ -94,6 +95,19 @@ def init_state(game: PreferenceGame, pi0: torch.Tensor | None = None, **extra) -
             raise ValueError("pi0 must be a probability vector (non-negative, summing to 1 over the last dim)")
         pi = pi0.expand_as(game.mu).clone()
     return TabularState(pi=pi, avg=pi.clone(), t=0, queries=torch.zeros_like(game.beta), extra=extra or None)
+
+
+class ConstantStepMethod:
+    """Shared pieces of the constant-step methods: ``step_size`` (``eta`` per game, shape ``B``, clipped
+    to ``eta beta <= 1`` when the class sets ``cap_inverse_beta``) and ``init`` (``pi_0 = mu`` unless given)."""
+
+    cap_inverse_beta: ClassVar[bool] = False
+
+    def step_size(self, game: PreferenceGame, t: int) -> torch.Tensor:
+        return constant_step(self.eta, game, cap_inverse_beta=self.cap_inverse_beta)
+
+    def init(self, game: PreferenceGame, oracle=None, pi0: torch.Tensor | None = None) -> TabularState:
+        return init_state(game, pi0)
 
 
 def normalize_log(logits: torch.Tensor) -> torch.Tensor:

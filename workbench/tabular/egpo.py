@@ -18,25 +18,21 @@ EGPO's LLM form replaces each step by gradients of an online IPO loss; this is t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
 from workbench.games.game import PreferenceGame
-from workbench.tabular.base import ExactOracle, TabularState, constant_step, init_state
+from workbench.tabular.base import ConstantStepMethod, ExactOracle, TabularState
 
 
 @dataclass(frozen=True)
-class EGPO:
+class EGPO(ConstantStepMethod):
     """``eta``: constant step (clipped so that ``eta beta <= 1``)."""
 
     eta: float = 0.5
     name: str = "EGPO"
-
-    def step_size(self, game: PreferenceGame, t: int) -> torch.Tensor:
-        return constant_step(self.eta, game, cap_inverse_beta=True)
-
-    def init(self, game: PreferenceGame, oracle=None, pi0: torch.Tensor | None = None) -> TabularState:
-        return init_state(game, pi0)
+    cap_inverse_beta: ClassVar[bool] = True
 
     def step(self, game: PreferenceGame, state: TabularState, oracle=None, generator=None) -> TabularState:
         oracle = oracle or ExactOracle()

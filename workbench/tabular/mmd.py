@@ -18,21 +18,15 @@ from dataclasses import dataclass
 import torch
 
 from workbench.games.game import PreferenceGame
-from workbench.tabular.base import ExactOracle, TabularState, constant_step, init_state
+from workbench.tabular.base import ConstantStepMethod, ExactOracle, TabularState
 
 
 @dataclass(frozen=True)
-class MMD:
+class MMD(ConstantStepMethod):
     """``eta``: constant step (any ``eta > 0``; the proximal form is always well defined)."""
 
     eta: float = 0.1
     name: str = "MMD"
-
-    def step_size(self, game: PreferenceGame, t: int) -> torch.Tensor:
-        return constant_step(self.eta, game)
-
-    def init(self, game: PreferenceGame, oracle=None, pi0: torch.Tensor | None = None) -> TabularState:
-        return init_state(game, pi0)
 
     def step(self, game: PreferenceGame, state: TabularState, oracle=None, generator=None) -> TabularState:
         oracle = oracle or ExactOracle()

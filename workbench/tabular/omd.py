@@ -13,25 +13,21 @@ regularization makes the game strongly monotone); for large ``eta`` it can oscil
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
 from workbench.games.game import PreferenceGame
-from workbench.tabular.base import ExactOracle, TabularState, constant_step, init_state
+from workbench.tabular.base import ConstantStepMethod, ExactOracle, TabularState
 
 
 @dataclass(frozen=True)
-class OMD:
+class OMD(ConstantStepMethod):
     """``eta``: constant step (clipped so that ``eta beta <= 1``)."""
 
     eta: float = 0.1
     name: str = "OMD"
-
-    def step_size(self, game: PreferenceGame, t: int) -> torch.Tensor:
-        return constant_step(self.eta, game, cap_inverse_beta=True)
-
-    def init(self, game: PreferenceGame, oracle=None, pi0: torch.Tensor | None = None) -> TabularState:
-        return init_state(game, pi0)
+    cap_inverse_beta: ClassVar[bool] = True
 
     def step(self, game: PreferenceGame, state: TabularState, oracle=None, generator=None) -> TabularState:
         oracle = oracle or ExactOracle()

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 import torch
 
 from workbench.games.game import PreferenceGame
-from workbench.tabular.base import ExactOracle, TabularState, constant_step, init_state
+from workbench.tabular.base import ConstantStepMethod, ExactOracle, TabularState, constant_step
 
 
 @dataclass(frozen=True)
-class OMWU:
+class OMWU(ConstantStepMethod):
     """``eta``: constant step (clipped so that ``eta beta <= 1``); ``regularized=False`` ignores ``beta``."""
 
     eta: float = 0.1
@@ -32,9 +32,6 @@ class OMWU:
 
     def step_size(self, game: PreferenceGame, t: int) -> torch.Tensor:
         return constant_step(self.eta, game, cap_inverse_beta=self.regularized)
-
-    def init(self, game: PreferenceGame, oracle=None, pi0: torch.Tensor | None = None) -> TabularState:
-        return init_state(game, pi0)
 
     def step(self, game: PreferenceGame, state: TabularState, oracle=None, generator=None) -> TabularState:
         oracle = oracle or ExactOracle()
