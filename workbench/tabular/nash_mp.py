@@ -50,24 +50,22 @@ class NashMP:
         if bool((game.beta <= 0).any()):
             raise ValueError("Nash-MP needs beta > 0 in every game (its step scales P by 1/beta); "
                              f"got min beta = {game.beta.min().item():g}")
-        return init_state(game, pi0)
+        return init_state(game, pi0, **self.constants(game))
 
-    @staticmethod
-    def prox(game: PreferenceGame, log_c: torch.Tensor, win: torch.Tensor, eta: torch.Tensor) -> torch.Tensor:
-        """``prox(c, o)`` from ``log c`` ``(*B, n)``, ``win = P(. ≻ o)`` ``(*B, n)``, ``eta`` ``(*B, 1)``."""
-        beta = game.beta[..., None].clamp_min(torch.finfo(win.dtype).tiny)  # (*B, 1)
-        logits = (log_c + eta * torch.log(game.mu) + eta * win / beta) / (1 + eta)  # (*B, n)
-        return torch.softmax(logits, -1)
+    def constants(self, game: PreferenceGame) -> dict[str, torch.Tensor]:
+        """Per-game constants of the prox step, computed once (kept in ``state.extra``):
+        ``logits = inv * log(pi_t) + mu_term + scale * P(. ≻ o)``."""
+        eta = self.step_size(game, 0)[..., None]  # (*B, 1)
+        inv = 1 / (1 + eta)  # (*B, 1)
+        return {"inv": inv, "mu_term": eta * inv * torch.log(game.mu), "scale": eta * inv / game.beta[..., None]}
 
     def step(self, game: PreferenceGame, state: TabularState, oracle=None, generator=None) -> TabularState:
         oracle = oracle or ExactOracle()
-        eta = self.step_size(game, state.t)[..., None]  # (*B, 1)
+        c = state.extra if state.extra and "mu_term" in state.extra else self.constants(game)
         # prox(pi_t, o) = softmax(centre + scale * P(. ≻ o)), the centre shared by both half steps
-        inv = 1 / (1 + eta)  # (*B, 1)
-        centre = (torch.log(state.pi) + eta * torch.log(game.mu)) * inv  # (*B, n)
-        scale = eta * inv / game.beta[..., None].clamp_min(torch.finfo(eta.dtype).tiny)  # (*B, 1)
+        centre = torch.addcmul(c["mu_term"], torch.log(state.pi), c["inv"])  # (*B, n)
         win, cost1 = oracle(game, state.pi, generator)  # (*B, n) ≈ P(y ≻ pi_t)
-        pi_half = torch.softmax(torch.addcmul(centre, scale, win), -1)
+        pi_half = torch.softmax(torch.addcmul(centre, c["scale"], win), -1)
         win, cost2 = oracle(game, pi_half, generator)  # (*B, n) ≈ P(y ≻ pi_{t+1/2})
-        pi_next = torch.softmax(torch.addcmul(centre, scale, win), -1)
+        pi_next = torch.softmax(torch.addcmul(centre, c["scale"], win), -1)
         return state.advance(pi_next, state.queries + (cost1 + cost2))
