@@ -10,14 +10,6 @@ from workbench.bandits import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny tensors: one thread is fastest on a shared CPU
-    yield
-    torch.set_num_threads(old)
-
-
 def gen(seed=0):
     return torch.Generator().manual_seed(seed)
 

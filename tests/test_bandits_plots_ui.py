@@ -9,7 +9,6 @@ from workbench.plots.bandits import gap_curves, gap_panels, policy_bars
 
 @pytest.fixture(scope="module")
 def frame():
-    torch.set_num_threads(1)
     env = random_linear(n_contexts=3, n_actions=4, dim=2)
     return offline_curve(env, [20, 80], ["plug_in", "pointwise"], n_seeds=3, coverage=0.5)
 

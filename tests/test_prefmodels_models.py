@@ -72,15 +72,6 @@ def test_judge_batches_and_checks_lengths():
         build_model("nope", judge.model.backbone)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one intra-op thread is much faster on a shared CPU (restored afterwards)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_tiny_backbone_errors_are_clear():
     with pytest.raises(ValueError, match="needs texts"):
         load_backbone("tiny", device="cpu")

@@ -10,14 +10,6 @@ from workbench.prefmodels import ModelJudge, build_model, load_backbone, predict
 from workbench.prefmodels import training as training_mod
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def data():
     comps, truth = make_synthetic(n_prompts=12, responses_per_prompt=4, n_pairs=160, intransitivity=0.5, seed=3)

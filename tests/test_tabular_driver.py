@@ -12,15 +12,6 @@ from workbench.tabular import METHODS, SampledOracle, make_method
 from workbench.tabular.driver import COLUMNS, final_state, recorded_steps, run, trajectory
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: intra-op threads only add contention on a shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_frame_columns_and_recorded_steps():
     game = random_game(6, beta=0.2, batch=3, seed=1)
     df = run([make_method("Nash-MD"), make_method("Nash-MP", eta=0.3)], game, 10, record_every=4, progress=False)

@@ -10,16 +10,6 @@ from workbench.tabular import METHODS, REGULARIZED, UNREGULARIZED, ExactOracle, 
 from workbench.tabular.driver import iterate, trajectory
 
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: intra-op threads only add contention on a shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 # A step size per regularized method that converges fast at beta in [0.2, 1] (defaults are conservative).
 FAST = {"Nash-MD": {"eta": "theory"}, "Nash-MP": {}, "OMD": {"eta": 0.5}, "MMD": {"eta": 1.0}, "EGPO": {"eta": 0.5}, "OMWU": {"eta": 0.5}}
 # A skewed reference so that RPS's unregularized and regularized equilibria differ from mu.
