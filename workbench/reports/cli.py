@@ -25,6 +25,9 @@ from workbench.reports.meta import ReportConfigError, list_notebooks, load_profi
 _FLOAT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)$")
 
 
+# A quick-profile cell takes seconds; a stuck kernel should fail the run, not hold it for an hour.
+DEFAULT_TIMEOUT = {"quick": 600.0, "full": 7200.0}
+
 def parse_value(text: str) -> Any:
     """A ``-p`` value: YAML (``0.1`` float, ``10`` int, ``true`` bool, ``[1, 2]`` list, ``null``, else str).
 
@@ -56,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="reports", help="output folder (default reports)")
     p.add_argument("--notebooks", default="notebooks", help="notebook folder (default notebooks)")
     p.add_argument("--params-dir", default=None, help="profile folder (default <notebooks>/params)")
-    p.add_argument("--timeout", type=float, default=3600.0, help="per-cell timeout in seconds (default 3600; 0 = none)")
+    p.add_argument("--timeout", type=float, default=None,
+                   help="per-cell timeout in seconds (default: 600 on the quick profile, 7200 on full; 0 = none)")
     p.add_argument("--no-html", action="store_true", help="write only the executed notebooks, no HTML")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--list", action="store_true", help="list notebooks, their parameters and profiles, then exit")
@@ -98,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             only=args.only,
             overrides=overrides,
             params_dir=args.params_dir,
-            timeout=args.timeout or None,
+            timeout=(DEFAULT_TIMEOUT.get(args.profile, 7200.0) if args.timeout is None else args.timeout) or None,
             html=not args.no_html,
             progress=not args.no_progress,
         )
