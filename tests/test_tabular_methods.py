@@ -182,7 +182,6 @@ def test_bad_step_sizes_raise():
 
 
 @pytest.mark.gpu
-@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.parametrize("name", list(METHODS))
 def test_cuda_matches_cpu(name):
