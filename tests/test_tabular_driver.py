@@ -15,14 +15,15 @@ from workbench.tabular.driver import COLUMNS, final_state, recorded_steps, run, 
 def test_frame_columns_and_recorded_steps():
     game = random_game(6, beta=0.2, batch=3, seed=1)
     df = run([make_method("Nash-MD"), make_method("Nash-MP", eta=0.3)], game, 10, record_every=4, progress=False)
-    assert list(df.columns) == COLUMNS
+    assert list(df.columns) == list(COLUMNS)
     assert sorted(df.step.unique()) == [0, 4, 8, 10]  # every 4 steps and always the last
     assert set(df.algo) == {"Nash-MD", "Nash-MP"}
     assert set(df.game) == {0, 1, 2}
     assert set(df.metric) == {"reg_exploitability", "exploitability", "win_rate_vs_mu", "kl_to_mu", "kl_to_eq", "span_log_ratio"}
     assert len(df) == 2 * 4 * 3 * 6  # methods x records x games x metrics
-    assert set(df[df.algo == "Nash-MD"].eta) == {"theory"}
-    assert set(df[df.algo == "Nash-MP"].eta) == {0.3}
+    assert df[df.algo == "Nash-MD"].eta.isna().all()  # the theory schedule varies with t
+    assert set(df[df.algo == "Nash-MD"].eta_schedule) == {"2/(beta(t+2))"}
+    assert set(df[df.algo == "Nash-MP"].eta) == {0.3} and set(df[df.algo == "Nash-MP"].eta_schedule) == {"0.3"}
     np.testing.assert_allclose(df.beta, 0.2)
     mp = df[(df.algo == "Nash-MP") & (df.metric == "kl_to_eq") & (df.game == 0)]
     assert list(mp.queries) == [0, 8, 16, 20]  # two exact queries per iteration
@@ -92,7 +93,7 @@ def test_final_state_is_chunk_independent(name):
         assert state.t == 12 and state.pi.shape == (2, 7, 5) and state.queries.shape == (2, 7)
         torch.testing.assert_close(state.pi, want, rtol=1e-12, atol=1e-15)
         if name == "OMWU":
-            assert state.extra["prev_win"].shape == (2, 7, 5)
+            assert state.prev_win.shape == (2, 7, 5)
     with pytest.raises(ValueError, match="chunk"):
         final_state(method, game, 2, chunk=0)
 

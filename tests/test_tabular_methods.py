@@ -6,12 +6,13 @@ import torch
 
 from workbench.games import kl, random_game, rock_paper_scissors, solve
 from workbench.metrics import exploitability
+from workbench.schedules import nash_md_theory, two_beta
 from workbench.tabular import METHODS, REGULARIZED, UNREGULARIZED, ExactOracle, SampledOracle, make_method
 from workbench.tabular.driver import iterate, trajectory
 
 
 # A step size per regularized method that converges fast at beta in [0.2, 1] (defaults are conservative).
-FAST = {"Nash-MD": {"eta": "theory"}, "Nash-MP": {}, "OMD": {"eta": 0.5}, "MMD": {"eta": 1.0}, "EGPO": {"eta": 0.5}, "OMWU": {"eta": 0.5}}
+FAST = {"Nash-MD": {"eta": nash_md_theory()}, "Nash-MP": {}, "OMD": {"eta": 0.5}, "MMD": {"eta": 1.0}, "EGPO": {"eta": 0.5}, "OMWU": {"eta": 0.5}}
 # A skewed reference so that RPS's unregularized and regularized equilibria differ from mu.
 MU_RPS = [0.6, 0.3, 0.1]
 
@@ -50,7 +51,7 @@ def test_nash_md_theory_schedule_meets_theorem_1_bound_at_every_step():
     for beta in (0.1, 0.5, 1.0):
         game = random_game(12, beta=beta, batch=6, seed=7, mu="random")
         pi_star = solve(game)
-        pis = trajectory(make_method("Nash-MD", eta="theory"), game, 200)
+        pis = trajectory(make_method("Nash-MD", eta=nash_md_theory()), game, 200)
         K = kl(pi_star.expand_as(pis), pis)  # (T+1, B)
         T = torch.arange(K.shape[0], dtype=K.dtype)[:, None]
         assert (K <= 8 / (beta**2 * (T + 1))).all()
@@ -61,7 +62,7 @@ def test_nash_mp_contracts_kl_per_iteration_at_least_1_over_1_plus_2beta():
     for beta in (0.05, 0.1, 0.5, 1.0):
         game = random_game(20, beta=beta, batch=8, seed=1, mu="random")
         pi_star = solve(game)  # float64 reference
-        pis = trajectory(make_method("Nash-MP", eta="2beta"), game, 40)
+        pis = trajectory(make_method("Nash-MP", eta=two_beta()), game, 40)
         K = kl(pi_star.expand_as(pis), pis)  # (T+1, B)
         ratio = K[1:] / K[:-1]
         live = K[:-1] > 1e-12  # above round-off
@@ -169,14 +170,15 @@ def test_stochastic_neighbourhood_shrinks_with_more_samples(name):
 
 def test_bad_step_sizes_raise():
     game = random_game(4, beta=0.2)
-    with pytest.raises(ValueError, match="eta must be a positive number"):
-        make_method("OMD", eta=-0.1).step(game, make_method("OMD").init(game))
-    with pytest.raises(ValueError, match="Nash-MP eta"):
-        make_method("Nash-MP", eta="theory").step_size(game, 0)
+    with pytest.raises(ValueError, match=r"OMD \(OMD\): eta must be a positive finite number; got -0.1"):
+        make_method("OMD", eta=-0.1)
+    with pytest.raises(ValueError, match=r"eta='theory' is no longer accepted; pass eta=workbench.schedules.nash_md_theory\(\)"):
+        make_method("Nash-MP", eta="theory")
     with pytest.raises(ValueError, match="Nash-MP needs beta > 0"):
         make_method("Nash-MP", eta=0.1).init(rock_paper_scissors(0.0))
-    with pytest.raises(ValueError, match="theory schedule"):
+    with pytest.raises(ValueError, match=r"Nash-MD: the step schedule eta_t = 2/\(beta\(t\+2\)\) needs beta > 0"):
         make_method("Nash-MD").init(rock_paper_scissors(0.0))
+    make_method("Nash-MD", eta=0.5).init(rock_paper_scissors(0.0))  # a constant step is fine at beta = 0
     with pytest.raises(ValueError, match="pi0 must have 4 entries"):
         make_method("MMD").init(game, pi0=torch.ones(3) / 3)
 

@@ -1,11 +1,13 @@
 """Tabular NLHF algorithms: one module per method, all with the stepwise ``init``/``step`` API.
 
     from workbench.tabular import METHODS, make_method
-    method = make_method("Nash-MP", eta=0.2)
-    state = method.init(game)
+    from workbench.schedules import nash_md_theory
+    method = make_method("Nash-MP", eta=0.2)        # eta: a number or a workbench.schedules.Schedule
+    state = method.init(game)                       # a typed state (TabularState, NashMPState, OMWUState)
     state = method.step(game, state)               # batched over the game's batch dims
 
-Registry (name -> class, default hyperparameters in each class):
+Registry (name -> class, default hyperparameters in each class; Nash-MD defaults to
+``nash_md_theory()`` ``eta_t = 2/(beta (t+2))``, Nash-MP to ``two_beta()`` ``eta = 2 beta``):
 
 - regularized game (converge to ``pi*_beta``): ``"Nash-MD"`` (Munos et al. 2023), ``"Nash-MP"``
   (Tiapkin et al. 2025, mirror prox, 2 queries/iteration), ``"OMD"`` (online mirror descent self-play),
@@ -17,15 +19,15 @@ Registry (name -> class, default hyperparameters in each class):
 The driver (:mod:`workbench.tabular.driver`) runs several methods and records the metrics in a tidy frame.
 """
 
-from workbench.tabular.base import ExactOracle, SampledOracle, TabularState
+from workbench.tabular.base import ExactOracle, SampledOracle, SteppedMethod, TabularState
 from workbench.tabular.egpo import EGPO
 from workbench.tabular.fictitious_play import FictitiousPlay
 from workbench.tabular.mmd import MMD
 from workbench.tabular.mwu import MWU
 from workbench.tabular.nash_md import NashMD
-from workbench.tabular.nash_mp import NashMP
+from workbench.tabular.nash_mp import NashMP, NashMPState
 from workbench.tabular.omd import OMD
-from workbench.tabular.omwu import OMWU
+from workbench.tabular.omwu import OMWU, OMWUState
 
 METHODS: dict[str, type] = {
     "Nash-MD": NashMD,
@@ -54,5 +56,6 @@ def make_method(name: str, **hyper):
 
 __all__ = [
     "METHODS", "REGULARIZED", "UNREGULARIZED", "make_method", "ExactOracle", "SampledOracle", "TabularState",
+    "NashMPState", "OMWUState", "SteppedMethod",
     "NashMD", "NashMP", "OMD", "MMD", "EGPO", "OMWU", "MWU", "FictitiousPlay",
 ]

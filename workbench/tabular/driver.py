@@ -3,9 +3,15 @@
     df = run({"Nash-MD": NashMD(), "Nash-MP": NashMP()}, game, steps=200, record_every=5)
     pis = trajectory(NashMP(), game, steps=50)          # (steps+1, *B, n) last iterates
 
-The frame is long format with columns ``algo, game, beta, eta, seed, step, queries, metric, value``:
-``game`` is the flat index into the game's batch shape, ``queries`` the preference queries spent by
-that step (``TabularState.queries``), ``metric`` a key of :func:`workbench.metrics.evaluate`
+The frame is the long results schema of :mod:`workbench.results` (core columns ``algo, seed, step,
+queries, metric, value``) with the tabular lab's knob columns :data:`KNOB_COLUMNS` ``game, beta, eta,
+eta_schedule``, in the order :data:`COLUMNS` ``algo, game, beta, eta, eta_schedule, seed, step, queries,
+metric, value``. ``game`` is the flat index into the game's batch shape; ``eta`` the step as a float:
+the method's number, the per-game value of a schedule that does not vary with ``t`` (``2 beta`` for
+:func:`workbench.schedules.two_beta`), NaN for one that does (Nash-MD's ``2/(beta(t+2))``) and for
+methods without a step (FP); ``eta_schedule`` its readable label (``"0.1"``, ``"2beta"``,
+``"2/(beta(t+2))"``, ``"none"``). ``queries`` counts the preference queries spent by that step
+(``TabularState.queries``), ``metric`` is a key of :func:`workbench.metrics.evaluate`
 (``reg_exploitability, exploitability, win_rate_vs_mu, kl_to_mu`` and, when an equilibrium is known,
 ``kl_to_eq, span_log_ratio``), prefixed ``avg_`` for the average iterate when ``average=True``.
 Steps recorded: ``0, record_every, 2 record_every, ...`` and always the last step.
@@ -24,13 +30,16 @@ from workbench.device import make_generator
 from workbench.games.game import PreferenceGame
 from workbench.games.solvers import solve
 from workbench.metrics import evaluate
+from workbench.results import CORE_COLUMNS, KNOBS, check_frame
+from workbench.schedules import Schedule, as_schedule
 from workbench.tabular.base import ExactOracle, TabularState
 
-__all__ = ["run", "trajectory", "iterate", "final_state", "recorded_steps", "COLUMNS"]
+__all__ = ["run", "trajectory", "iterate", "final_state", "recorded_steps", "COLUMNS", "KNOB_COLUMNS"]
 
 CACHE_BYTES = 5 * 2**20  # CPU chunk target for final_state: each chunk's P stays in cache across steps
 
-COLUMNS = ["algo", "game", "beta", "eta", "seed", "step", "queries", "metric", "value"]
+KNOB_COLUMNS = tuple(KNOBS["tabular"])  # ("game", "beta", "eta", "eta_schedule"): the tabular lab's knobs
+COLUMNS = ("algo", *KNOB_COLUMNS, *CORE_COLUMNS[1:])  # algo, game, beta, eta, eta_schedule, seed, step, ...
 
 
 def _labelled(methods) -> dict[str, object]:
@@ -56,14 +65,18 @@ def _labelled(methods) -> dict[str, object]:
     return out
 
 
-def _eta_value(method):
-    """The method's ``eta`` for the frame: a float, a schedule name (str), or NaN when it has none."""
+def _eta_columns(method, beta: torch.Tensor) -> tuple[np.ndarray, str]:
+    """The method's step for the frame: per-game floats ``(G,)`` (NaN where the schedule varies with
+    ``t`` or the method has no step) and the readable label."""
     eta = getattr(method, "eta", None)
+    G = beta.numel()
     if eta is None:
-        return float("nan")
-    if isinstance(eta, str):
-        return eta
-    return float(eta)
+        return np.full(G, np.nan), "none"
+    schedule = eta if isinstance(eta, Schedule) else as_schedule(eta, getattr(method, "name", type(method).__name__))
+    if schedule.varies_with_t:
+        return np.full(G, np.nan), schedule.label
+    values = schedule(0, beta.reshape(-1)).detach().to("cpu", torch.float64).numpy()  # (G,) uncapped step
+    return values, schedule.label
 
 
 def recorded_steps(steps: int, record_every: int = 1) -> list[int]:
@@ -121,11 +134,13 @@ def final_state(method, game: PreferenceGame, steps: int, *, oracle=None, seed: 
             pass
         states.append(state)
     cat = lambda ts: torch.cat(ts).reshape(*game.batch_shape, *ts[0].shape[1:])  # noqa: E731
-    extra = None
-    if states[0].extra:
-        extra = {k: cat([s.extra[k] for s in states]) for k in states[0].extra}
-    return TabularState(pi=cat([s.pi for s in states]), avg=cat([s.avg for s in states]), t=states[0].t,
-                        queries=cat([s.queries.expand(s.pi.shape[:-1]) for s in states]), extra=extra)
+    fields_ = {}
+    for name, first in states[0].tensors().items():
+        parts = [s.tensors()[name] for s in states]
+        if name == "queries":
+            parts = [q.expand(s.pi.shape[:-1]) for q, s in zip(parts, states)]
+        fields_[name] = None if first is None else cat(parts)
+    return type(states[0])(t=states[0].t, **fields_)
 
 
 def run(methods, game: PreferenceGame, steps: int, *, oracle=None, seed: int = 0, record_every: int = 1,
@@ -150,6 +165,7 @@ def run(methods, game: PreferenceGame, steps: int, *, oracle=None, seed: int = 0
         pi_star = pi_star.expand_as(game.mu)
     G = int(np.prod(game.batch_shape, dtype=np.int64)) if game.batch_shape else 1
     beta = game.beta.reshape(-1).detach().to("cpu", torch.float64).numpy()  # (G,)
+    full_beta = game.beta.expand(game.batch_shape)  # (*B,)
     frames = []
     for label, method in labelled.items():
         rows, queries, names = [], [], None
@@ -166,15 +182,17 @@ def run(methods, game: PreferenceGame, steps: int, *, oracle=None, seed: int = 0
         values = torch.stack(rows).numpy()  # (R, M, G)
         R, M, _ = values.shape
         q = torch.stack(queries).numpy()  # (R, G)
+        eta, eta_label = _eta_columns(method, full_beta)  # (G,), str
         frames.append(pd.DataFrame({
             "algo": label,
             "game": np.tile(np.arange(G), R * M),
             "beta": np.tile(beta, R * M),
-            "eta": [_eta_value(method)] * (R * M * G),
+            "eta": np.tile(eta, R * M),
+            "eta_schedule": eta_label,
             "seed": seed,
             "step": np.repeat(np.asarray(record, dtype=np.int64), M * G),
             "queries": np.repeat(q[:, None, :], M, axis=1).reshape(-1).round().astype(np.int64),
             "metric": np.tile(np.repeat(np.asarray(names, dtype=object), G), R),
             "value": values.reshape(-1),
         }))
-    return pd.concat(frames, ignore_index=True)[COLUMNS]
+    return check_frame(pd.concat(frames, ignore_index=True)[list(COLUMNS)], "tabular", name="tabular.driver.run")

@@ -23,14 +23,15 @@ from typing import ClassVar
 import torch
 
 from workbench.games.game import PreferenceGame
-from workbench.tabular.base import ConstantStepMethod, ExactOracle, TabularState
+from workbench.schedules import ScalarOrSchedule
+from workbench.tabular.base import SteppedMethod, ExactOracle, TabularState
 
 
 @dataclass(frozen=True)
-class EGPO(ConstantStepMethod):
-    """``eta``: constant step (clipped so that ``eta beta <= 1``)."""
+class EGPO(SteppedMethod):
+    """``eta``: a constant step or a schedule (clipped so that ``eta beta <= 1``)."""
 
-    eta: float = 0.5
+    eta: ScalarOrSchedule = 0.5
     name: str = "EGPO"
     cap_inverse_beta: ClassVar[bool] = True
 

@@ -18,14 +18,15 @@ from dataclasses import dataclass
 import torch
 
 from workbench.games.game import PreferenceGame
-from workbench.tabular.base import ConstantStepMethod, ExactOracle, TabularState
+from workbench.schedules import ScalarOrSchedule
+from workbench.tabular.base import SteppedMethod, ExactOracle, TabularState
 
 
 @dataclass(frozen=True)
-class MMD(ConstantStepMethod):
-    """``eta``: constant step (any ``eta > 0``; the proximal form is always well defined)."""
+class MMD(SteppedMethod):
+    """``eta``: a constant step or a schedule (any ``eta > 0``; the proximal form is always well defined)."""
 
-    eta: float = 0.1
+    eta: ScalarOrSchedule = 0.1
     name: str = "MMD"
 
     def step(self, game: PreferenceGame, state: TabularState, oracle=None, generator=None) -> TabularState:

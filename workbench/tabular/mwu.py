@@ -17,14 +17,15 @@ from dataclasses import dataclass
 import torch
 
 from workbench.games.game import PreferenceGame
-from workbench.tabular.base import ConstantStepMethod, ExactOracle, TabularState
+from workbench.schedules import ScalarOrSchedule
+from workbench.tabular.base import SteppedMethod, ExactOracle, TabularState
 
 
 @dataclass(frozen=True)
-class MWU(ConstantStepMethod):
-    """``eta``: constant step."""
+class MWU(SteppedMethod):
+    """``eta``: a constant step or a schedule."""
 
-    eta: float = 0.1
+    eta: ScalarOrSchedule = 0.1
     name: str = "MWU"
 
     def step(self, game: PreferenceGame, state: TabularState, oracle=None, generator=None) -> TabularState:

@@ -15,33 +15,24 @@ A constant ``eta`` contracts linearly down to a floor of order ``eta / beta``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 
 from workbench.games.game import PreferenceGame
-from workbench.tabular.base import ExactOracle, TabularState, init_state
+from workbench.schedules import ScalarOrSchedule, nash_md_theory
+from workbench.tabular.base import ExactOracle, SteppedMethod, TabularState
 
 
 @dataclass(frozen=True)
-class NashMD:
-    """``eta``: a constant step, or ``"theory"`` for ``eta_t = 2/(beta (t+2))`` (Theorem 1)."""
+class NashMD(SteppedMethod):
+    """``eta``: a constant step or a schedule (default :func:`workbench.schedules.nash_md_theory`,
+    ``eta_t = 2/(beta (t+2))``, Theorem 1), clipped so that ``eta_t beta <= 1``."""
 
-    eta: float | str = "theory"
+    eta: ScalarOrSchedule = field(default_factory=nash_md_theory)
     name: str = "Nash-MD"
-
-    def step_size(self, game: PreferenceGame, t: int) -> torch.Tensor:
-        """``eta_t`` per game, shape ``B``; clipped so that ``eta_t beta <= 1``."""
-        if self.eta == "theory":
-            return 2.0 / (game.beta.clamp_min(1e-12) * (t + 2))
-        eta = torch.full_like(game.beta, float(self.eta))
-        return torch.minimum(eta, 1.0 / game.beta.clamp_min(1e-12))
-
-    def init(self, game: PreferenceGame, oracle=None, pi0: torch.Tensor | None = None) -> TabularState:
-        if self.eta == "theory" and bool((game.beta <= 0).any()):
-            raise ValueError("Nash-MD's theory schedule eta_t = 2/(beta (t+2)) needs beta > 0 in every game; "
-                             f"got min beta = {game.beta.min().item():g} (use a constant eta)")
-        return init_state(game, pi0)
+    cap_inverse_beta: ClassVar[bool] = True
 
     def step(self, game: PreferenceGame, state: TabularState, oracle=None, generator=None) -> TabularState:
         oracle = oracle or ExactOracle()

@@ -18,14 +18,15 @@ from typing import ClassVar
 import torch
 
 from workbench.games.game import PreferenceGame
-from workbench.tabular.base import ConstantStepMethod, ExactOracle, TabularState
+from workbench.schedules import ScalarOrSchedule
+from workbench.tabular.base import SteppedMethod, ExactOracle, TabularState
 
 
 @dataclass(frozen=True)
-class OMD(ConstantStepMethod):
-    """``eta``: constant step (clipped so that ``eta beta <= 1``)."""
+class OMD(SteppedMethod):
+    """``eta``: a constant step or a schedule (clipped so that ``eta beta <= 1``)."""
 
-    eta: float = 0.1
+    eta: ScalarOrSchedule = 0.1
     name: str = "OMD"
     cap_inverse_beta: ClassVar[bool] = True
 

@@ -19,25 +19,43 @@ from dataclasses import dataclass
 import torch
 
 from workbench.games.game import PreferenceGame
-from workbench.tabular.base import ConstantStepMethod, ExactOracle, TabularState, constant_step
+from workbench.schedules import ScalarOrSchedule
+from workbench.tabular.base import ExactOracle, SteppedMethod, TabularState, init_state
 
 
 @dataclass(frozen=True)
-class OMWU(ConstantStepMethod):
-    """``eta``: constant step (clipped so that ``eta beta <= 1``); ``regularized=False`` ignores ``beta``."""
+class OMWUState(TabularState):
+    """OMWU's state: the common fields plus the previous gradient ``g_{t-1} = P(. ≻ pi_{t-1})``
+    (``None`` at ``t = 0``, where ``g_{-1} = g_0``)."""
 
-    eta: float = 0.1
+    prev_win: torch.Tensor | None = None  # (*B, n)
+
+
+@dataclass(frozen=True)
+class OMWU(SteppedMethod):
+    """``eta``: a constant step or a schedule (clipped so that ``eta beta <= 1``); ``regularized=False``
+    ignores ``beta`` (plain OMWU, no clipping)."""
+
+    eta: ScalarOrSchedule = 0.1
     regularized: bool = True
     name: str = "OMWU"
 
-    def step_size(self, game: PreferenceGame, t: int) -> torch.Tensor:
-        return constant_step(self.eta, game, cap_inverse_beta=self.regularized)
+    @property
+    def cap_inverse_beta(self) -> bool:
+        return self.regularized
 
-    def step(self, game: PreferenceGame, state: TabularState, oracle=None, generator=None) -> TabularState:
+    def init(self, game: PreferenceGame, oracle=None, pi0: torch.Tensor | None = None) -> OMWUState:
+        self.check_beta(game)
+        return init_state(game, pi0, OMWUState)
+
+    def step(self, game: PreferenceGame, state: TabularState, oracle=None, generator=None) -> OMWUState:
         oracle = oracle or ExactOracle()
         eta = self.step_size(game, state.t)[..., None]  # (*B, 1)
         eb = eta * game.beta[..., None] if self.regularized else torch.zeros_like(eta)  # (*B, 1)
         win, cost = oracle(game, state.pi, generator)  # (*B, n) ≈ P(y ≻ pi_t)
-        prev = win if state.extra is None else state.extra["prev_win"]  # (*B, n)
+        prev = getattr(state, "prev_win", None)  # (*B, n) g_{t-1}; a plain TabularState has none
+        prev = win if prev is None else prev
         logits = (1 - eb) * torch.log(state.pi) + eb * torch.log(game.mu) + eta * (2 * win - prev)
+        if not isinstance(state, OMWUState):
+            state = OMWUState(state.pi, state.avg, state.t, state.queries)
         return state.advance(torch.softmax(logits, -1), state.queries + cost, prev_win=win)
