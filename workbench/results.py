@@ -38,6 +38,7 @@ KNOBS: dict[str, dict[str, str]] = {
     "tabular": {"game": "int", "beta": "float", "eta": "float", "eta_schedule": "str"},
     "bandits": {"env": "str", "beta": "float", "gamma": "float"},
     "prefmodels": {"intransitivity": "float", "split": "str"},
+    "llm": {"model": "str", "beta": "float"},
 }
 
 
