@@ -160,6 +160,51 @@ def test_seed_ci_over_seeds_log_scale():
         S.seed_ci(df, by=("algo", "nope"))
 
 
+def test_t_ci_hand_computed():
+    # values 1, 2, 3, 4: mean 2.5, s = sqrt(5/3), t_{0.975, 3} = 3.182446305284263
+    m, lo, hi = S.t_ci([1.0, 2.0, 3.0, 4.0])
+    half = 3.182446305284263 * np.sqrt(5 / 3) / 2
+    assert m == 2.5 and lo == pytest.approx(2.5 - half, rel=1e-12) and hi == pytest.approx(2.5 + half, rel=1e-12)
+    # 90%: t_{0.95, 3} = 2.353363434801823
+    _, lo90, _ = S.t_ci([1.0, 2.0, 3.0, 4.0, np.nan], level=0.9)  # NaN dropped
+    assert lo90 == pytest.approx(2.5 - 2.353363434801823 * np.sqrt(5 / 3) / 2, rel=1e-12)
+    assert S.t_ci([3.0]) == (3.0, 3.0, 3.0)
+    with pytest.raises(ValueError, match="level"):
+        S.t_ci([1.0, 2.0], level=1.5)
+
+
+def test_seed_ci_t_interval_over_seeds():
+    df = pd.concat([_frame("a", [1.0, 10.0], seed=0), _frame("a", [3.0, 14.0], seed=1), _frame("b", [5.0, 5.0], seed=0)])
+    ci = S.seed_ci(df, by=("algo", "step"), interval="t").set_index(["algo", "step"])
+    # two seeds (1, 3): mean 2, s = sqrt(2), t_{0.975, 1} = 12.706204736174698 -> half = 12.7062 * sqrt(2) / sqrt(2)
+    assert ci.loc[("a", 0), "mean"] == 2.0 and ci.loc[("a", 0), "hi"] == pytest.approx(2.0 + 12.706204736174698, rel=1e-12)
+    assert ci.loc[("a", 1), "lo"] == pytest.approx(12.0 - 2 * 12.706204736174698, rel=1e-12)  # (10, 14): s = 2 sqrt 2
+    assert ci.loc[("b", 0), ["mean", "lo", "hi", "n"]].tolist() == [5.0, 5.0, 5.0, 1]
+    with pytest.raises(ValueError, match="interval must be 'bootstrap' or 't'; got 'normal'"):
+        S.seed_ci(df, interval="normal")
+
+
+def test_mean_table_and_final_means():
+    df = pd.concat([
+        _frame("a", [4.0, 2.0, 1.0], seed=0), _frame("a", [6.0, 4.0, 2.0], seed=1),
+        _frame("b", [8.0, 8.0, 8.0], seed=0), _frame("b", [0.0, 0.0, 0.0], seed=0, metric="other"),
+    ]).assign(split="test")
+    t = S.mean_table(df, "queries", metric="kl_to_eq")
+    assert list(t.columns) == ["a", "b"] and list(t.index) == [0, 2, 4]
+    assert t["a"].tolist() == [5.0, 3.0, 1.5] and t["b"].tolist() == [8.0, 8.0, 8.0]
+    wide = S.mean_table(df, "algo", columns="metric", split="test")
+    assert wide.loc["b", "other"] == 0.0 and wide.loc["a", "kl_to_eq"] == pytest.approx(19 / 6)  # (4+2+1+6+4+2)/6
+    assert S.mean_table(df, "queries", metric="kl_to_eq", split="train").empty
+    f = S.final_means(df, "kl_to_eq")
+    assert f.to_dict() == {"a": 1.5, "b": 8.0}
+    two = S.final_means(df.assign(batch=df["seed"]), "kl_to_eq", by=["batch", "algo"]).unstack()
+    assert two.loc[1, "a"] == 2.0 and np.isnan(two.loc[1, "b"])
+    with pytest.raises(KeyError, match=r"lacks column\(s\) \['nope'\]"):
+        S.mean_table(df, "queries", metric="kl_to_eq", nope=1)
+    with pytest.raises(ValueError, match="metric 'gap' not in the frame"):
+        S.final_means(df, "gap")
+
+
 # ------------------------------------------------------------------------------------------- plots
 def test_curves_figures_build():
     from workbench.plots import curves as C

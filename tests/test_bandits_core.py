@@ -6,8 +6,10 @@ import torch
 from workbench.bandits import (
     behaviour_policy, elliptic_norm, fit, gibbs, hidden_good_actions, offline_curve, online_curves,
     pair_features, pessimistic_maxmin, pessimistic_pointwise, pessimistic_policy_level, plug_in,
-    plug_in_nash, random_linear, rare_but_lucky, sample_comparisons, summarize, final_means,
+    plug_in_nash, random_linear, rare_but_lucky, sample_comparisons,
 )
+from workbench.analysis.summaries import final_means, seed_ci
+from workbench.results import check_frame
 
 
 def gen(seed=0):
@@ -102,9 +104,10 @@ def test_maxmin_zero_radius_is_plug_in_and_value_not_above_half():
 def test_gap_shrinks_with_data_and_frame_schema():
     env = random_linear(n_contexts=5, n_actions=6, dim=3)
     fr = offline_curve(env, [30, 3000], algos=["plug_in", "policy_level"], n_seeds=6, coverage=0.5)
-    assert {"algo", "seed", "step", "n_comparisons", "metric", "value", "coverage", "gamma", "beta"} <= set(fr.columns)
-    s = summarize(fr)
-    g = s[s.metric == "gap"].set_index(["algo", "n_comparisons"])["mean"]
+    check_frame(fr, knobs={"env": "str", "beta": "float", "gamma": "float", "coverage": "float"})
+    assert (fr["step"] == fr["queries"]).all() and set(fr["queries"]) == {30, 3000}
+    s = seed_ci(fr, by=("algo", "queries", "metric"), interval="t")
+    g = s[s.metric == "gap"].set_index(["algo", "queries"])["mean"]
     for a in ("plug_in", "policy_level"):
         assert g[(a, 3000)] < g[(a, 30)] / 5
 
@@ -112,20 +115,22 @@ def test_gap_shrinks_with_data_and_frame_schema():
 def test_bt_policy_misses_intransitive_nash():
     env = random_linear(n_contexts=5, n_actions=6, dim=3, model="general", intransitivity=1.5)
     fr = offline_curve(env, [20000], algos=["general_nash", "bt_nash"], n_seeds=3)
-    m = final_means(fr)
+    m = final_means(fr, "gap")
     assert m["general_nash"] < 0.01 and m["bt_nash"] > 3 * m["general_nash"]
 
 
 def test_enhancer_explores_hidden_action():
     env = hidden_good_actions(n_contexts=4, n_actions=6, dim=3)
     fr = online_curves(env, ["enhancer", "exploit"], n_rounds=4, batch_size=40, n_seeds=4)
-    m = final_means(fr)
+    m = final_means(fr, "gap")
     assert m["enhancer"] < 0.2 * m["exploit"]
     assert set(fr.metric) == {"gap", "nash_gap", "uncertainty"}
+    check_frame(fr, knobs={**dict.fromkeys(("env",), "str"), "beta": "float", "gamma": "float", "batch_size": "int"})
+    assert sorted(set(fr["queries"])) == [0, 40, 80, 120, 160] and (fr["queries"] == 40 * fr["step"]).all()
 
 
 def test_rare_but_lucky_pessimism_beats_plug_in():
     env = rare_but_lucky(n_arms=30)
     fr = offline_curve(env, [50], algos=["plug_in", "pointwise"], n_seeds=20, coverage=0.5)
-    m = final_means(fr)
+    m = final_means(fr, "gap")
     assert m["pointwise"] < 0.75 * m["plug_in"]

@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from workbench.bandits import (
-    COLUMNS, ComparisonDataError, behaviour_policy, from_frame, load_comparisons, random_linear,
-    rare_but_lucky, sample_comparisons, save_comparisons, to_frame,
+    COMPARISON_COLUMNS, BanditDataError, behaviour_policy, from_frame, load_bandit_comparisons, random_linear,
+    rare_but_lucky, sample_comparisons, save_bandit_comparisons, to_frame,
 )
+from workbench.results import check_frame
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,15 +23,15 @@ def env():
 def test_frame_schema_and_round_trip(env, tmp_path):
     data = sample_comparisons(env, 50, torch.Generator().manual_seed(0), n_seeds=3)
     fr = to_frame(data)
-    assert list(fr.columns) == ["seed", *COLUMNS] and len(fr) == 150
+    assert list(fr.columns) == ["seed", *COMPARISON_COLUMNS] and len(fr) == 150
     back = from_frame(fr, env)
     for a, b in zip(back.astuple(), data.astuple()):
         assert torch.equal(a, b)
     for suffix in (".csv", ".parquet"):
         one = data.head(20)
         one = type(one)(*(t[:1] for t in one.astuple()))
-        path = save_comparisons(one, tmp_path / f"c{suffix}")
-        loaded = load_comparisons(path, env)
+        path = save_bandit_comparisons(one, tmp_path / f"c{suffix}")
+        loaded = load_bandit_comparisons(path, env)
         assert all(torch.equal(a, b) for a, b in zip(loaded.astuple(), one.astuple()))
 
 
@@ -54,7 +55,7 @@ def test_behaviour_coverage(env):
 
 
 def test_sample_file_loads(env):
-    data = load_comparisons(ROOT / "data" / "bandits" / "sample_comparisons.csv", env)
+    data = load_bandit_comparisons(ROOT / "data" / "bandits" / "sample_comparisons.csv", env)
     assert data.x.shape == (1, 200) and set(data.label.unique().tolist()) <= {0, 1}
 
 
@@ -74,25 +75,26 @@ def test_loader_error_messages(env, tmp_path, edit, match):
     frame = pd.read_csv(ROOT / "data" / "bandits" / "sample_comparisons.csv")
     path = tmp_path / "bad.csv"
     edit(frame).to_csv(path, index=False)
-    with pytest.raises(ComparisonDataError, match=match) as info:
-        load_comparisons(path, env)
+    with pytest.raises(BanditDataError, match=match) as info:
+        load_bandit_comparisons(path, env)
     assert str(path) in str(info.value)
 
 
 def test_loader_unknown_format_and_missing_file(env, tmp_path):
-    with pytest.raises(ComparisonDataError, match="no such file"):
-        load_comparisons(tmp_path / "nope.csv", env)
+    with pytest.raises(BanditDataError, match="no such file"):
+        load_bandit_comparisons(tmp_path / "nope.csv", env)
     (tmp_path / "c.txt").write_text("x")
-    with pytest.raises(ComparisonDataError, match="unknown format"):
-        load_comparisons(tmp_path / "c.txt", env)
+    with pytest.raises(BanditDataError, match="unknown format"):
+        load_bandit_comparisons(tmp_path / "c.txt", env)
 
 
 def test_loaded_data_runs_through_offline_algorithms(env):
     from workbench.bandits import evaluate_offline
 
-    data = load_comparisons(ROOT / "data" / "bandits" / "sample_comparisons.csv", env)
+    data = load_bandit_comparisons(ROOT / "data" / "bandits" / "sample_comparisons.csv", env)
     fr = evaluate_offline(env, data, ["plug_in", "pointwise", "policy_level"])
-    assert {"algo", "seed", "step", "n_comparisons", "metric", "value"} <= set(fr.columns)
+    check_frame(fr, knobs="bandits")
+    assert (fr["queries"] == 200).all() and (fr["env"] == env.name).all()
     gaps = fr[fr.metric == "gap"].set_index("algo")["value"]
     assert (gaps > 0).all() and (gaps < env.gap(env.mu[None]).item()).all()  # learned something from 200 comparisons
     with pytest.raises(ValueError, match="unknown offline algorithm"):

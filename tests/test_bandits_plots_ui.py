@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from workbench.bandits import offline_curve, random_linear
-from workbench.plots.bandits import gap_curves, gap_panels, policy_bars
+from workbench.plots.bandits import gap_curves, gap_panels
+from workbench.plots.games import policy_bars
 
 
 @pytest.fixture(scope="module")
@@ -18,15 +19,21 @@ def test_gap_curves_one_line_and_band_per_algo(frame):
     lines = [t for t in fig.data if t.mode == "lines+markers"]
     assert sorted(t.name for t in lines) == ["plug_in", "pointwise"]
     assert len(fig.data) == 4 and all(len(t.x) == 2 for t in lines)
-    means = frame[(frame.metric == "gap") & (frame.algo == "plug_in")].groupby("n_comparisons").value.mean()
+    gaps = frame[(frame.metric == "gap") & (frame.algo == "plug_in")]
+    means = gaps.groupby("queries").value.mean()
     assert list(lines[[t.name for t in lines].index("plug_in")].y) == pytest.approx(means.tolist())
+    # the band is the Student-t 95% interval over the 3 seeds: mean ± t_{0.975, 2} s / sqrt(3), t = 4.302653
+    band = fig.data[[t.name for t in fig.data].index("plug_in") - 1]
+    s = gaps.groupby("queries").value.std(ddof=1).to_numpy()
+    half = 4.302652729911275 * s / 3**0.5
+    assert list(band.y[:2]) == pytest.approx((means.to_numpy() + half).tolist())
 
 
 def test_gap_panels_and_policy_bars(frame):
     fig = gap_panels(frame.assign(coverage=frame.seed % 2), "coverage")
     assert len({t.xaxis for t in fig.data}) == 2
     env = random_linear(n_contexts=3, n_actions=4, dim=2)
-    bars = policy_bars({"pi*": env.optimal_policy(), "pi_0": env.mu}, context=1)
+    bars = policy_bars({"pi*": env.optimal_policy()[1], "pi_0": env.mu[1]})  # one policy bar chart: context 1
     assert len(bars.data) == 2 and sum(bars.data[0].y) == pytest.approx(1.0)
 
 

@@ -1,9 +1,16 @@
-"""Pure summaries of the tidy results frame (rliable style: small functions, explicit random state).
+"""The one summaries module: pure functions of the results frame (rliable style: small, explicit random state).
 
-Results shape (the tabular driver's output, ``workbench.tabular.driver.run``): a long frame with columns
-``algo, game, beta, eta, seed, step, queries, metric, value`` (one row per recorded value; the average
-iterate's metrics are named ``avg_<metric>``). ``eta`` may be a float, NaN or a string such as
-``"theory"``; groupings keep NaN keys (``dropna=False``). Every function returns a new frame.
+Results shape: the long frame of :mod:`workbench.results`, core columns ``algo, seed, step, queries, metric,
+value`` plus each lab's knob columns (tabular: ``game, beta, eta, eta_schedule``; bandits: ``env, beta,
+gamma, coverage | batch_size``; preference models: ``intransitivity, split``), one row per recorded value
+(the average iterate's metrics are named ``avg_<metric>``). Groupings keep NaN keys (``dropna=False``) where
+a knob may be NaN. Every function returns a new frame; every notebook and lab summarizes through here:
+
+* :func:`seed_ci` -- mean and confidence interval over seeds per group (percentile bootstrap or Student t);
+* :func:`mean_table` -- the wide table of means (rows ``index``, one column per ``algo``) the notebooks print;
+* :func:`final_means` -- mean over seeds at each group's largest cost (check cells);
+* :func:`queries_to_epsilon`, :func:`contraction_rate`, :func:`last_vs_average`, :func:`split_batch` --
+  convergence summaries of the tabular lab.
 """
 
 from __future__ import annotations
@@ -15,15 +22,18 @@ import pandas as pd
 
 __all__ = [
     "GROUP",
+    "mean_table",
+    "final_means",
     "queries_to_epsilon",
     "contraction_rate",
     "last_vs_average",
     "bootstrap_ci",
+    "t_ci",
     "seed_ci",
     "split_batch",
 ]
 
-GROUP = ("algo", "game", "beta", "eta")
+GROUP = ("algo", "game", "beta", "eta", "eta_schedule")  # tabular run identity (absent columns are skipped)
 
 
 def _check(df: pd.DataFrame, cols: Sequence[str]) -> None:
@@ -181,20 +191,47 @@ def bootstrap_ci(
     return (point, float(min(lo, point)), float(max(hi, point)))
 
 
+def t_ci(values, *, level: float = 0.95) -> tuple[float, float, float]:
+    """``(mean, lo, hi)``: Student-t interval ``mean ± t_{(1+level)/2, n-1} s / sqrt(n)`` over ``values``.
+
+    ``s`` is the sample standard deviation (``ddof=1``). Non-finite values are dropped; one value gives
+    ``(v, v, v)``, none ``(nan, nan, nan)``.
+    """
+    from scipy.stats import t as student_t
+
+    v = np.asarray(values, dtype=float).reshape(-1)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return (np.nan, np.nan, np.nan)
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie in (0, 1); got {level}")
+    m = float(np.mean(v))
+    if v.size == 1:
+        return (m, m, m)
+    half = float(student_t.ppf((1 + level) / 2, v.size - 1) * np.std(v, ddof=1) / np.sqrt(v.size))
+    return (m, m - half, m + half)
+
+
 def seed_ci(
     df: pd.DataFrame,
     *,
     by: Sequence[str] = ("algo", "metric", "step"),
     level: float = 0.95,
+    interval: str = "bootstrap",
     n_boot: int = 1000,
     seed: int = 0,
     log: bool = False,
 ) -> pd.DataFrame:
-    """Mean and bootstrap CI of ``value`` over everything not in ``by`` (seeds, and games if not in ``by``).
+    """Mean and ``level`` CI of ``value`` over everything not in ``by`` (seeds, and games if not in ``by``).
 
-    ``log=True`` averages ``log10(value)`` (the geometric mean, the natural centre on a log-scale plot) and
-    returns the interval back on the original scale. Columns: ``by`` + ``mean``, ``lo``, ``hi``, ``n``.
+    ``interval="bootstrap"``: percentile bootstrap (:func:`bootstrap_ci`, ``n_boot`` resamples from a
+    generator seeded ``seed``); ``"t"``: the Student-t interval (:func:`t_ci`; exact for normal values,
+    deterministic, cheap). ``log=True`` averages ``log10(value)`` (the geometric mean, the natural centre on
+    a log-scale plot) and returns the interval back on the original scale. Columns: ``by`` + ``mean``,
+    ``lo``, ``hi``, ``n`` (finite values in the group).
     """
+    if interval not in ("bootstrap", "t"):
+        raise ValueError(f"interval must be 'bootstrap' or 't'; got {interval!r}")
     _check(df, [*by, "value"])
     rng = np.random.default_rng(seed)
     rows = []
@@ -202,11 +239,60 @@ def seed_ci(
         v = g["value"].to_numpy(float)
         if log:
             v = np.log10(np.clip(v, 1e-300, None))
-        m, lo, hi = bootstrap_ci(v, level=level, n_boot=n_boot, generator=rng)
+        if interval == "t":
+            m, lo, hi = t_ci(v, level=level)
+        else:
+            m, lo, hi = bootstrap_ci(v, level=level, n_boot=n_boot, generator=rng)
         if log:
             m, lo, hi = 10.0**m, 10.0**lo, 10.0**hi
         rows.append((*(key if isinstance(key, tuple) else (key,)), m, lo, hi, int(np.isfinite(v).sum())))
     return pd.DataFrame(rows, columns=[*by, "mean", "lo", "hi", "n"])
+
+
+def _where(df: pd.DataFrame, metric: str | None, where: dict) -> pd.DataFrame:
+    sub = df if metric is None else _select(df, metric)
+    _check(sub, list(where))
+    for col, val in where.items():
+        sub = sub[sub[col] == val]
+    return sub
+
+
+def mean_table(
+    df: pd.DataFrame,
+    index: str | Sequence[str],
+    *,
+    columns: str | Sequence[str] = "algo",
+    metric: str | None = None,
+    **where,
+) -> pd.DataFrame:
+    """Wide table of mean ``value`` over seeds: rows ``index``, columns ``columns`` (one per ``algo``).
+
+    ``metric`` keeps that metric's rows; every other keyword keeps the rows where that column equals the
+    value (``split="test"``). Rows and columns come sorted (``pandas.pivot_table``).
+
+        mean_table(frame, ["coverage", "queries"], metric="gap")          # bandits: gap vs data size
+        mean_table(results, "intransitivity", metric="accuracy", split="test")   # preference models
+    """
+    sub = _where(df, metric, where)
+    idx = [index] if isinstance(index, str) else list(index)
+    cols = [columns] if isinstance(columns, str) else list(columns)
+    _check(sub, [*idx, *cols, "value"])
+    return sub.pivot_table(index=index, columns=columns, values="value", aggfunc="mean")
+
+
+def final_means(df: pd.DataFrame, metric: str, *, by: str | Sequence[str] = "algo", x: str = "queries",
+                **where) -> pd.Series:
+    """Mean ``metric`` over seeds per ``by`` group, at the largest ``x`` (cost) of each group.
+
+    For check cells: ``final_means(frame, "gap")`` is each algorithm's mean gap at the end of its budget;
+    ``by=["batch_size", "algo"]`` gives a two-level index (``.unstack()`` for a table). Other keywords
+    filter rows as in :func:`mean_table`.
+    """
+    sub = _where(df, metric, where)
+    _check(sub, [*([by] if isinstance(by, str) else by), x, "value"])
+    by = by if isinstance(by, str) else list(by)
+    last = sub.groupby(by)[x].transform("max")
+    return sub[sub[x] == last].groupby(by)["value"].mean()
 
 
 def split_batch(df: pd.DataFrame, shape: Sequence[int], names: Sequence[str]) -> pd.DataFrame:

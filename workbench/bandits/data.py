@@ -2,7 +2,8 @@
 
 A comparison says, in context ``x``, whether response ``y`` beat ``y_prime`` (``label = 1``) or lost
 (``label = 0``); the label is a Bernoulli draw of the true ``P(y ≻ y'|x)``. In code a batch of datasets
-(one per seed) is a :class:`Comparisons` of ``(S, N)`` long tensors; on disk and for users it is a tidy
+(one per seed) is a :class:`BanditComparisons` of ``(S, N)`` long tensors (integer ids, unlike the text
+records of :class:`workbench.prefdata.Comparisons`); on disk and for users it is a tidy
 pandas frame with columns ``x, y, y_prime, label`` (and ``seed`` when several datasets are stored).
 
 Coverage knob (offline data): the behaviour policy ``(1 - coverage) * base + coverage * pi*`` mixes the
@@ -22,19 +23,19 @@ import torch
 from workbench.bandits.env import BanditEnv, BanditError
 
 __all__ = [
-    "Comparisons", "COLUMNS", "behaviour_policy", "sample_comparisons", "to_frame", "from_frame",
-    "load_comparisons", "save_comparisons", "ComparisonDataError",
+    "BanditComparisons", "COMPARISON_COLUMNS", "behaviour_policy", "sample_comparisons", "to_frame", "from_frame",
+    "load_bandit_comparisons", "save_bandit_comparisons", "BanditDataError",
 ]
 
-COLUMNS = ("x", "y", "y_prime", "label")
+COMPARISON_COLUMNS = ("x", "y", "y_prime", "label")
 
 
-class ComparisonDataError(BanditError):
+class BanditDataError(BanditError):
     """Invalid comparison data; the message names the file, row, column and value."""
 
 
 @dataclass(frozen=True)
-class Comparisons:
+class BanditComparisons:
     """``S`` datasets of ``N`` comparisons each: long tensors ``x, y, y_prime, label`` of shape ``(S, N)``."""
 
     x: torch.Tensor
@@ -50,21 +51,21 @@ class Comparisons:
     def n_seeds(self) -> int:
         return self.x.shape[0]
 
-    def cat(self, other: "Comparisons") -> "Comparisons":
+    def cat(self, other: "BanditComparisons") -> "BanditComparisons":
         """Append ``other``'s comparisons to every dataset (same ``S``)."""
-        return Comparisons(*(torch.cat([a, b], -1) for a, b in zip(self.astuple(), other.astuple())))
+        return BanditComparisons(*(torch.cat([a, b], -1) for a, b in zip(self.astuple(), other.astuple())))
 
-    def head(self, n: int) -> "Comparisons":
+    def head(self, n: int) -> "BanditComparisons":
         """The first ``n`` comparisons of every dataset (nested datasets for data-size curves)."""
-        return Comparisons(*(t[:, :n] for t in self.astuple()))
+        return BanditComparisons(*(t[:, :n] for t in self.astuple()))
 
     def astuple(self):
         return (self.x, self.y, self.y_prime, self.label)
 
     @staticmethod
-    def empty(n_seeds: int, device=None) -> "Comparisons":
+    def empty(n_seeds: int, device=None) -> "BanditComparisons":
         z = torch.zeros(n_seeds, 0, dtype=torch.long, device=device)
-        return Comparisons(z, z, z, z)
+        return BanditComparisons(z, z, z, z)
 
 
 def behaviour_policy(env: BanditEnv, coverage: float = 0.5, base: str = "uniform") -> torch.Tensor:
@@ -95,7 +96,7 @@ def sample_comparisons(
     policy: torch.Tensor | None = None,
     policy_prime: torch.Tensor | None = None,
     n_seeds: int = 1,
-) -> Comparisons:
+) -> BanditComparisons:
     """``n`` comparisons per seed: ``x`` uniform, ``y ~ policy(.|x)``, ``y' ~ policy_prime(.|x)``, label ~ P.
 
     ``policy`` / ``policy_prime`` are ``(K, n)`` or per-seed ``(S, K, n)``; default ``pi_0`` and ``policy``.
@@ -117,47 +118,47 @@ def sample_comparisons(
     P = env.preference()  # (K, A, A)
     p = P[x, y, y2]  # (S, N)
     label = (torch.rand(S, n, generator=generator, device=dev, dtype=P.dtype) < p).long()
-    return Comparisons(x, y, y2, label)
+    return BanditComparisons(x, y, y2, label)
 
 
-def to_frame(data: Comparisons) -> pd.DataFrame:
+def to_frame(data: BanditComparisons) -> pd.DataFrame:
     """Tidy frame with columns ``seed, x, y, y_prime, label`` (one row per comparison)."""
     S, N = data.x.shape
     cols = {"seed": torch.arange(S).repeat_interleave(N).numpy()}
-    for name, t in zip(COLUMNS, data.astuple()):
+    for name, t in zip(COMPARISON_COLUMNS, data.astuple()):
         cols[name] = t.reshape(-1).cpu().numpy()
     return pd.DataFrame(cols)
 
 
-def from_frame(frame: pd.DataFrame, env: BanditEnv, source: str = "frame") -> Comparisons:
+def from_frame(frame: pd.DataFrame, env: BanditEnv, source: str = "frame") -> BanditComparisons:
     """Validate a frame of comparisons against ``env`` and return one dataset per ``seed`` (``(S, N)``).
 
-    Raises :class:`ComparisonDataError` naming ``source``, the row (1-based data line), column and value
+    Raises :class:`BanditDataError` naming ``source``, the row (1-based data line), column and value
     for missing columns, non-integers, contexts/actions out of range and labels outside {0, 1}. Without
     a ``seed`` column the frame is one dataset; with one, every seed must have the same number of rows.
     """
-    missing = [c for c in COLUMNS if c not in frame.columns]
+    missing = [c for c in COMPARISON_COLUMNS if c not in frame.columns]
     if missing:
-        raise ComparisonDataError(
-            f"{source}: missing column(s) {missing}; expected columns {list(COLUMNS)} (got {list(frame.columns)})"
+        raise BanditDataError(
+            f"{source}: missing column(s) {missing}; expected columns {list(COMPARISON_COLUMNS)} (got {list(frame.columns)})"
         )
     limits = {"x": env.n_contexts, "y": env.n_actions, "y_prime": env.n_actions, "label": 2}
     what = {"x": "context", "y": "action", "y_prime": "action", "label": "label"}
     values = {}
-    for col in COLUMNS:
+    for col in COMPARISON_COLUMNS:
         s = pd.to_numeric(frame[col], errors="coerce")
         bad = s.isna() | (s != s.round())
         if bad.any():
             i = int(bad.to_numpy().nonzero()[0][0])
             v = frame[col].iloc[i]
             v = v.item() if hasattr(v, "item") else v
-            raise ComparisonDataError(f"{source}: row {i + 1}, column {col!r}: value {v!r} is not an integer")
+            raise BanditDataError(f"{source}: row {i + 1}, column {col!r}: value {v!r} is not an integer")
         s = s.astype("int64")
         bad = (s < 0) | (s >= limits[col])
         if bad.any():
             i = int(bad.to_numpy().nonzero()[0][0])
             rng = "{0, 1}" if col == "label" else f"0..{limits[col] - 1}"
-            raise ComparisonDataError(
+            raise BanditDataError(
                 f"{source}: row {i + 1}, column {col!r}: unknown {what[col]} {int(s.iloc[i])} (allowed {rng})"
             )
         values[col] = torch.as_tensor(s.to_numpy().copy(), dtype=torch.long, device=env.phi.device)
@@ -165,31 +166,31 @@ def from_frame(frame: pd.DataFrame, env: BanditEnv, source: str = "frame") -> Co
         seeds = frame["seed"].to_numpy()
         uniq, counts = pd.unique(seeds), pd.Series(seeds).value_counts()
         if counts.nunique() != 1:
-            raise ComparisonDataError(f"{source}: every seed needs the same number of rows; counts {counts.to_dict()}")
+            raise BanditDataError(f"{source}: every seed needs the same number of rows; counts {counts.to_dict()}")
         order = torch.as_tensor(pd.Series(seeds).map({s: i for i, s in enumerate(uniq)}).to_numpy().copy())
         idx = torch.argsort(order, stable=True)
-        return Comparisons(*(values[c][idx].reshape(len(uniq), -1) for c in COLUMNS))
-    return Comparisons(*(values[c][None] for c in COLUMNS))
+        return BanditComparisons(*(values[c][idx].reshape(len(uniq), -1) for c in COMPARISON_COLUMNS))
+    return BanditComparisons(*(values[c][None] for c in COMPARISON_COLUMNS))
 
 
-def load_comparisons(path: str | Path, env: BanditEnv) -> Comparisons:
+def load_bandit_comparisons(path: str | Path, env: BanditEnv) -> BanditComparisons:
     """Read a ``.csv`` or ``.parquet`` file of comparisons (columns ``x, y, y_prime, label``) and validate it.
 
     Row numbers in error messages count data rows from 1 (the CSV header is line 0).
     """
     path = Path(path)
     if not path.exists():
-        raise ComparisonDataError(f"{path}: no such file")
+        raise BanditDataError(f"{path}: no such file")
     if path.suffix.lower() == ".csv":
         frame = pd.read_csv(path)
     elif path.suffix.lower() in (".parquet", ".pq"):
         frame = pd.read_parquet(path)
     else:
-        raise ComparisonDataError(f"{path}: unknown format {path.suffix!r}; use .csv or .parquet")
+        raise BanditDataError(f"{path}: unknown format {path.suffix!r}; use .csv or .parquet")
     return from_frame(frame, env, source=str(path))
 
 
-def save_comparisons(data: Comparisons, path: str | Path) -> Path:
+def save_bandit_comparisons(data: BanditComparisons, path: str | Path) -> Path:
     """Write ``data`` as CSV or Parquet (by suffix); returns the path."""
     path = Path(path)
     frame = to_frame(data)

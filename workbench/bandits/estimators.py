@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
-from workbench.bandits.data import Comparisons
+from workbench.bandits.data import BanditComparisons
 from workbench.bandits.env import BanditEnv
 
 __all__ = ["Estimate", "design", "logistic_mle", "gram", "fit", "elliptic_norm", "confidence_radius"]
@@ -52,7 +52,7 @@ class Estimate:
         return torch.linalg.inv(self.Sigma)
 
 
-def design(env: BanditEnv, data: Comparisons, model: str | None = None) -> torch.Tensor:
+def design(env: BanditEnv, data: BanditComparisons, model: str | None = None) -> torch.Tensor:
     """Pair features ``psi(x_i, y_i, y'_i)`` of every comparison, ``(S, N, D)``."""
     psi = env.psi(model or env.model)  # (K, n, n, D)
     return psi[data.x, data.y, data.y_prime]
@@ -101,7 +101,7 @@ def logistic_mle(
     return theta
 
 
-def fit(env: BanditEnv, data: Comparisons, model: str | None = None, lam: float = 1.0,
+def fit(env: BanditEnv, data: BanditComparisons, model: str | None = None, lam: float = 1.0,
         theta0: torch.Tensor | None = None) -> Estimate:
     """MLE, Gram matrix and reference vector of ``model`` (default: the truth's model) on ``data``."""
     model = model or env.model

@@ -1,8 +1,9 @@
-"""Batched-over-seeds experiment runners returning tidy frames, and summaries with confidence bands.
+"""Batched-over-seeds experiment runners returning results frames (the schema of :mod:`workbench.results`).
 
-Frames are long: ``algo, seed, step, n_comparisons, metric, value`` plus the knobs of the run
-(``env, beta, coverage, gamma, batch_size`` where they apply). ``step`` is the dataset size (offline) or
-the round (online). :func:`summarize` gives mean, standard error and a normal 95% band per group.
+Frames are long: ``algo, seed, step, queries, metric, value`` plus the knobs of the run: ``env, beta,
+gamma`` always, ``coverage`` (offline curves) or ``batch_size`` (online). ``step`` is the dataset size
+(offline) or the round (online); ``queries`` the comparisons used. Summaries (mean and confidence interval
+over seeds, tables, final means) live in :mod:`workbench.analysis.summaries`.
 
 Offline algorithm names (the fitted model in brackets):
 
@@ -18,15 +19,16 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
-from workbench.bandits.data import Comparisons, behaviour_policy, sample_comparisons
+from workbench.bandits.data import BanditComparisons, behaviour_policy, sample_comparisons
 from workbench.bandits.env import BanditEnv
 from workbench.bandits.estimators import fit
 from workbench.bandits.offline import (
     pessimistic_maxmin, pessimistic_pointwise, pessimistic_policy_level, plug_in, plug_in_nash,
 )
 from workbench.bandits.online import run_online
+from workbench.results import make_frame
 
-__all__ = ["OFFLINE_RUNNERS", "offline_curve", "evaluate_offline", "online_curves", "online_batch_sweep", "summarize", "final_means"]
+__all__ = ["OFFLINE_RUNNERS", "offline_curve", "evaluate_offline", "online_curves", "online_batch_sweep"]
 
 #: name -> (fitted model or None for the truth's, policy from (env, est, gamma))
 OFFLINE_RUNNERS = {
@@ -71,15 +73,16 @@ def offline_curve(
     b = behaviour_policy(env, coverage, base)
     full = sample_comparisons(env, max(sizes), gen, b, b, n_seeds)
     frames = [evaluate_offline(env, full.head(n), algos, gamma, lam) for n in _progress(sorted(sizes), progress, "dataset sizes")]
-    return pd.concat(frames, ignore_index=True).assign(coverage=coverage)
+    return pd.concat(frames, ignore_index=True).assign(coverage=float(coverage))
 
 
 def evaluate_offline(
-    env: BanditEnv, data: Comparisons, algos: list[str] = ("plug_in", "pointwise", "policy_level"),
+    env: BanditEnv, data: BanditComparisons, algos: list[str] = ("plug_in", "pointwise", "policy_level"),
     gamma: float = 1.0, lam: float = 1.0,
 ) -> pd.DataFrame:
     """Run the offline algorithms on given datasets (sampled, or loaded with
-    :func:`~workbench.bandits.data.load_comparisons`) and score them exactly; tidy frame (``step = N``)."""
+    :func:`~workbench.bandits.data.load_bandit_comparisons`) and score them exactly; results frame with
+    ``step = queries = N`` and the knobs ``env, beta, gamma``."""
     unknown = [a for a in algos if a not in OFFLINE_RUNNERS]
     if unknown:
         raise ValueError(f"unknown offline algorithm(s) {unknown}; choose from {list(OFFLINE_RUNNERS)}")
@@ -91,9 +94,8 @@ def evaluate_offline(
             fits[model] = fit(env, data, model, lam)
         pi = run(env, fits[model], gamma)  # (S, K, n)
         for metric, v in (("gap", env.gap(pi)), ("nash_gap", env.nash_gap(pi))):
-            rows += [(algo, s, n, n, metric, float(x)) for s, x in enumerate(v.tolist())]
-    out = pd.DataFrame(rows, columns=["algo", "seed", "step", "n_comparisons", "metric", "value"])
-    return out.assign(env=env.name, beta=env.beta, gamma=gamma)
+            rows += [(algo, s, n, n, metric, float(x), env.name, env.beta, gamma) for s, x in enumerate(v.tolist())]
+    return make_frame(rows, knobs="bandits")
 
 
 def online_curves(
@@ -112,7 +114,7 @@ def online_curves(
         run_online(env, a, n_rounds, batch_size, n_seeds, gamma, lam, seed)
         for a in _progress(list(algos), progress, "online algorithms")
     ]
-    return pd.concat(frames, ignore_index=True).assign(env=env.name, beta=env.beta, gamma=gamma, batch_size=batch_size)
+    return pd.concat(frames, ignore_index=True).assign(batch_size=batch_size)
 
 
 def online_batch_sweep(
@@ -126,20 +128,3 @@ def online_batch_sweep(
     ]
     return pd.concat(frames, ignore_index=True)
 
-
-def summarize(frame: pd.DataFrame, by=("algo", "n_comparisons", "metric"), z: float = 1.96) -> pd.DataFrame:
-    """Mean, standard error and the normal band ``mean ± z sem`` over seeds, per group."""
-    by = [c for c in by if c in frame.columns]
-    extra = [c for c in ("env", "coverage", "batch_size", "gamma", "beta") if c in frame.columns and c not in by]
-    g = frame.groupby(by + extra, sort=True)["value"]
-    out = g.agg(mean="mean", std="std", n="count").reset_index()
-    out["sem"] = out["std"].fillna(0) / out["n"].clip(lower=1) ** 0.5
-    out["lo"], out["hi"] = out["mean"] - z * out["sem"], out["mean"] + z * out["sem"]
-    return out
-
-
-def final_means(frame: pd.DataFrame, metric: str = "gap", by: str = "algo") -> pd.Series:
-    """Mean ``metric`` per ``by`` at the largest ``n_comparisons`` of each group (for check cells)."""
-    f = frame[frame.metric == metric]
-    last = f.groupby(by)["n_comparisons"].transform("max")
-    return f[f.n_comparisons == last].groupby(by)["value"].mean()

@@ -4,7 +4,8 @@ All functions take the environment (for ``phi``, ``pi_0``, ``beta``; never the t
 :class:`~workbench.bandits.estimators.Estimate` for ``S`` datasets and return ``(S, K, n)`` policies.
 
 * :func:`plug_in` -- GSHF setting: the Gibbs policy of ``r_hat = <theta_hat, phi>`` (what DPO computes
-  for this policy class); general setting: the regularized Nash policy of ``P_hat`` per context.
+  for this policy class); general setting: the regularized Nash policy of ``P_hat`` per context. It is
+  also the batch-online main agent (:mod:`~workbench.bandits.online`).
 * :func:`plug_in_nash` -- the Nash policy of the fitted game, whatever the fitted model (with a BT fit
   of an intransitive truth this is "the BT-based policy").
 * :func:`pessimistic_pointwise` -- GSHF Algorithm 1, Option II: Gibbs policy of
@@ -29,7 +30,7 @@ from workbench.bandits.env import BanditEnv, gibbs
 from workbench.bandits.estimators import Estimate, elliptic_norm
 from workbench.games import solve
 
-__all__ = ["plug_in", "plug_in_nash", "pessimistic_pointwise", "pessimistic_policy_level", "pessimistic_maxmin", "OFFLINE_ALGOS", "run_offline"]
+__all__ = ["plug_in", "plug_in_nash", "pessimistic_pointwise", "pessimistic_policy_level", "pessimistic_maxmin"]
 
 
 def plug_in(env: BanditEnv, est: Estimate) -> torch.Tensor:
@@ -152,20 +153,3 @@ def pessimistic_maxmin(
             avg, count = avg + logits, count + 1
     return torch.softmax(torch.log(env.mu) + avg / count, -1).detach()
 
-
-OFFLINE_ALGOS = ("plug_in", "pointwise", "policy_level", "plug_in_nash", "maxmin")
-
-
-def run_offline(env: BanditEnv, est: Estimate, algo: str, gamma: float = 1.0) -> torch.Tensor:
-    """Dispatch by name (``OFFLINE_ALGOS``); ``(S, K, n)``."""
-    if algo == "plug_in":
-        return plug_in(env, est)
-    if algo == "plug_in_nash":
-        return plug_in_nash(env, est)
-    if algo == "pointwise":
-        return pessimistic_pointwise(env, est, gamma)
-    if algo == "policy_level":
-        return pessimistic_policy_level(env, est, gamma)
-    if algo == "maxmin":
-        return pessimistic_maxmin(env, est, gamma)
-    raise ValueError(f"unknown offline algorithm {algo!r}; choose from {OFFLINE_ALGOS}")

@@ -3,8 +3,9 @@
 Per round ``t`` (GSHF, Xiong et al. 2023, Algorithm 2; Ye et al. 2024, Algorithm 2 "online"):
 
 1. fit the MLE on all comparisons so far (:func:`~workbench.bandits.estimators.fit`);
-2. **main agent** = the greedy policy of the MLE: the Gibbs policy of ``r_hat`` (GSHF, BT truth) or the
-   regularized Nash policy of ``P_hat`` (Ye et al., general truth) -- no optimism;
+2. **main agent** = the greedy policy of the MLE (:func:`~workbench.bandits.offline.plug_in`): the Gibbs
+   policy of ``r_hat`` (GSHF, BT truth) or the regularized Nash policy of ``P_hat`` (Ye et al., general
+   truth) -- no optimism;
 3. **enhancer** = the policy that maximizes the uncertainty relative to the main agent,
    ``Gamma(pi) = gamma ||E_x E_{y ~ pi} f(x, y)||_{Sigma^-1}`` subject to
    ``beta E_x KL(pi || pi_main) <= Gamma(pi)``, where ``f(x, y) = phi(x, y) - E_{pi_main} phi(x, .)`` (GSHF)
@@ -27,21 +28,16 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
-from workbench.bandits.data import Comparisons, sample_comparisons
-from workbench.bandits.env import BanditEnv, gibbs
+from workbench.bandits.data import BanditComparisons, sample_comparisons
+from workbench.bandits.env import BanditEnv
 from workbench.bandits.estimators import Estimate, fit
-from workbench.games import kl, solve
+from workbench.bandits.offline import plug_in
+from workbench.games import kl
+from workbench.results import make_frame
 
-__all__ = ["main_policy", "enhancer", "run_online", "ONLINE_ALGOS"]
+__all__ = ["enhancer", "run_online", "ONLINE_ALGOS"]
 
 ONLINE_ALGOS = ("enhancer", "exploit", "uniform")
-
-
-def main_policy(env: BanditEnv, est: Estimate) -> torch.Tensor:
-    """Greedy policy of the MLE: Gibbs of ``r_hat`` (bt) or Nash of ``P_hat`` (general); ``(S, K, n)``."""
-    if est.model == "bt":
-        return gibbs(env.mu, env.reward(est.theta), env.beta)
-    return solve(env.game(est.theta, est.model))
 
 
 def _uncertainty_features(env: BanditEnv, est: Estimate, main: torch.Tensor) -> torch.Tensor:
@@ -91,7 +87,8 @@ def run_online(
 ) -> pd.DataFrame:
     """Run one batch-online algorithm for ``n_seeds`` seeds at once; tidy frame.
 
-    Columns: ``algo, seed, step`` (round, 0 = before any data), ``n_comparisons, metric, value``.
+    Columns: the results schema of :mod:`workbench.results` -- ``algo, seed, step`` (round, 0 = before any
+    data), ``queries`` (comparisons so far), ``metric, value`` -- and the knobs ``env, beta, gamma``.
     Metrics: ``gap`` (the setting's target metric of the main agent, :meth:`BanditEnv.gap`),
     ``nash_gap`` and, for the enhancer, ``uncertainty`` (its ``Gamma``).
     """
@@ -99,14 +96,14 @@ def run_online(
         raise ValueError(f"unknown online algorithm {algo!r}; choose from {ONLINE_ALGOS}")
     model = model or env.model
     gen = torch.Generator(device=env.phi.device).manual_seed(int(seed))
-    data = Comparisons.empty(n_seeds, env.phi.device)
+    data = BanditComparisons.empty(n_seeds, env.phi.device)
     theta = torch.zeros(n_seeds, env.dim_of(model), dtype=env.phi.dtype, device=env.phi.device)
     uniform = torch.full_like(env.mu, 1.0 / env.n_actions)
     rows = []
     for t in range(n_rounds + 1):
         est = fit(env, data, model, lam, theta0=theta)
         theta = est.theta
-        main = main_policy(env, est)  # (S, K, n)
+        main = plug_in(env, est)  # the main agent, (S, K, n)
         metrics = {"gap": env.gap(main), "nash_gap": env.nash_gap(main)}
         if t == n_rounds:
             enh = None
@@ -115,7 +112,7 @@ def run_online(
             metrics["uncertainty"] = width
         for name, v in metrics.items():
             for s, val in enumerate(v.tolist()):
-                rows.append((algo, s, t, data.n, name, val))
+                rows.append((algo, s, t, data.n, name, val, env.name, env.beta, gamma))
         if t == n_rounds:
             break
         if algo == "enhancer":
@@ -125,4 +122,4 @@ def run_online(
         else:
             new = sample_comparisons(env, batch_size, gen, uniform, uniform, n_seeds)
         data = data.cat(new)
-    return pd.DataFrame(rows, columns=["algo", "seed", "step", "n_comparisons", "metric", "value"])
+    return make_frame(rows, knobs="bandits")

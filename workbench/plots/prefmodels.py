@@ -1,8 +1,9 @@
 """Figures for preference models (notebook 05): accuracy vs intransitivity with ceilings, reliability
 diagrams, cyclic-triple fractions and training curves.
 
-Inputs are the tidy frames of :mod:`workbench.prefmodels.experiments`. Every function returns a plotly
-figure and never calls ``.show()``.
+Inputs are the frames of :mod:`workbench.prefmodels.experiments` (results and histories in the schema of
+:mod:`workbench.results`; means over seeds through :mod:`workbench.analysis.summaries`). Every function
+returns a plotly figure and never calls ``.show()``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
+
+from workbench.analysis.summaries import mean_table
 
 __all__ = ["accuracy_vs_intransitivity", "reliability_diagram", "cycle_fractions", "training_curves"]
 
@@ -25,13 +28,14 @@ def _color(algo: str, i: int) -> str:
 
 def accuracy_vs_intransitivity(results: pd.DataFrame, metric: str = "expected_accuracy", split: str = "test", title: str | None = None) -> go.Figure:
     """Test ``metric`` of every model against the intransitivity knob, ceilings dashed."""
-    r = results[(results["metric"] == metric) & (results["split"] == split)]
+    table = mean_table(results, "intransitivity", metric=metric, split=split)  # (levels, algos), mean over seeds
+    order = [a for a in dict.fromkeys(results.loc[results["metric"] == metric, "algo"]) if a in table.columns]
     fig = go.Figure()
-    for i, (algo, g) in enumerate(r.groupby("algo", sort=False)):
-        g = g.groupby("intransitivity", as_index=False)["value"].mean().sort_values("intransitivity")
+    for i, algo in enumerate(order):
+        g = table[algo].dropna()
         ceiling = "ceiling" in algo
         fig.add_trace(go.Scatter(
-            x=g["intransitivity"], y=g["value"], name=_NAMES.get(algo, algo), mode="lines" if ceiling else "lines+markers",
+            x=g.index, y=g.to_numpy(), name=_NAMES.get(algo, algo), mode="lines" if ceiling else "lines+markers",
             line=dict(color=_color(algo, i), dash="dash" if ceiling else "solid", width=1.5 if ceiling else 2.5),
         ))
     fig.update_layout(title=title or f"{split} {metric} vs intransitivity", xaxis_title="intransitivity λ (0 = BT truth, 1 = pure cycle)",
