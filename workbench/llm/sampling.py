@@ -1,0 +1,146 @@
+"""Batched sampling with a KV cache, from the policy or from Nash-MD's token-level geometric mixture.
+
+Munos et al. (2023, arXiv 2312.00886, Section 7) sample the Nash-MD opponent from the geometric mixture of
+the policy and the reference, formed token by token. **Convention (stated once, tested against the closed
+form):** the mixture coefficient ``m`` weights the *reference*,
+
+    log pi^m(y_k | x, y_<k) = (1 - m) log pi(y_k | x, y_<k) + m log mu(y_k | x, y_<k) - log Z_k,
+
+so ``m = 0`` is the policy itself (self-play) and ``m = 1`` the reference; tabular Nash-MD's
+``pi^(1 - eta beta) mu^(eta beta)`` is ``m = eta * beta``. The sequence-level probability is the product
+of the per-token normalized mixtures (it is *not* the normalized geometric mixture of the two sequence
+distributions: each prefix has its own ``Z_k``). :func:`workbench.llm.exact.enumerate_logprobs` computes
+it exactly on an enumerable task.
+
+The loop keeps one KV cache per model (the policy with adapters on, the reference with adapters off),
+feeds one token per step, and stops when every row has produced EOS (free text) or after
+``max_new_tokens``. Sampling draws from ``generator`` only (explicit randomness).
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import torch
+
+from workbench.llm.policy import Policy
+
+try:  # transformers >= 5.2x names the KV cache ``cache``; earlier releases ``past_key_values``
+    from transformers.modeling_outputs import CausalLMOutputWithPast as _Out
+
+    CACHE_ARG = "cache" if "cache" in _Out.__dataclass_fields__ else "past_key_values"
+except ImportError:  # pragma: no cover
+    CACHE_ARG = "past_key_values"
+
+
+@dataclass
+class Rollout:
+    """A batch of prompts and sampled responses (prompts left-padded, responses right-padded)."""
+
+    prompts: list[str]
+    prompt_ids: torch.Tensor  # (B, Tp)
+    prompt_mask: torch.Tensor  # (B, Tp)
+    response_ids: torch.Tensor  # (B, Tr)
+    response_mask: torch.Tensor  # (B, Tr), 1 up to and including EOS
+    responses: list[str]  # decoded response texts
+
+    def __len__(self) -> int:
+        return len(self.prompts)
+
+    @property
+    def n_tokens(self) -> int:
+        """Generated tokens (the throughput unit)."""
+        return int(self.response_mask.sum())
+
+
+def mixture_logprobs(policy_logp: torch.Tensor, ref_logp: torch.Tensor, m: float) -> torch.Tensor:
+    """Per-token log-probabilities of the geometric mixture, ``(..., V)``: ``(1-m) log pi + m log mu``
+    renormalized over the last dim (``m`` weights the reference)."""
+    mixed = torch.lerp(policy_logp, ref_logp, float(m))  # (..., V)
+    mixed = torch.where(torch.isnan(mixed), torch.full_like(mixed, float("-inf")), mixed)  # -inf + -inf stays -inf
+    return torch.log_softmax(mixed, dim=-1)
+
+
+class _Stream:
+    """One model's incremental forward with its own KV cache."""
+
+    def __init__(self, policy: Policy, reference: bool, weights=None):
+        self.policy, self.reference, self.weights, self.cache = policy, reference, weights, None
+
+    def __call__(self, ids, mask, pos) -> torch.Tensor:
+        ctx = self.policy.reference() if self.reference else nullcontext(self.policy.model)
+        with ctx as model, self.policy.swapped(None if self.reference else self.weights):
+            out = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1,
+                        **{CACHE_ARG: self.cache})
+        self.cache = getattr(out, CACHE_ARG)
+        return self.policy.token_logprobs(out.logits[:, -1])  # (B, V)
+
+
+@torch.no_grad()
+def sample(
+    policy: Policy,
+    prompts: list[str],
+    max_new_tokens: int,
+    *,
+    mixture: float = 0.0,
+    reference: bool = False,
+    weights: dict[str, torch.Tensor] | None = None,
+    temperature: float = 1.0,
+    generator: torch.Generator | None = None,
+    stop_at_eos: bool = True,
+) -> Rollout:
+    """Sample one response per prompt.
+
+    Args:
+        policy: the policy (its ``allowed`` constraint applies).
+        prompts: ``B`` prompt texts (repeat a prompt to get several samples).
+        max_new_tokens: response length cap (the exact length for a constrained task without EOS).
+        mixture: ``m`` in [0, 1], the reference's weight in the token-level geometric mixture.
+        reference: sample from ``mu`` itself (adapters off); same as ``mixture=1`` at half the cost.
+        weights: a snapshot of the trainable weights to sample from instead of the current ones.
+        temperature: divides the (mixed) log-probabilities; 1 samples the model's distribution.
+        generator: the random generator on the policy's device.
+    """
+    if not 0.0 <= mixture <= 1.0:
+        raise ValueError(f"sample: mixture must lie in [0, 1]; got {mixture}")
+    if not temperature > 0:
+        raise ValueError(f"sample: temperature must be > 0; got {temperature}")
+    was_training = policy.model.training
+    policy.model.eval()
+    prompt_ids, prompt_mask = policy.encode_prompts(prompts)  # (B, Tp)
+    B = prompt_ids.shape[0]
+    eos = policy.tokenizer.eos_token_id
+    pad = policy.tokenizer.pad_token_id
+    use_pi = not reference and mixture < 1.0
+    use_mu = reference or mixture > 0.0
+    pi_stream = _Stream(policy, False, weights) if use_pi else None
+    mu_stream = _Stream(policy, True) if use_mu else None
+    ids, mask = prompt_ids, prompt_mask
+    pos = (mask.long().cumsum(-1) - 1).clamp_min(0)  # (B, Tp)
+    out_ids, out_mask = [], []
+    done = torch.zeros(B, dtype=torch.bool, device=prompt_ids.device)
+    for _ in range(max_new_tokens):
+        logp_pi = pi_stream(ids, mask, pos) if use_pi else None  # (B, V)
+        logp_mu = mu_stream(ids, mask, pos) if use_mu else None  # (B, V)
+        if use_pi and use_mu:
+            logp = mixture_logprobs(logp_pi, logp_mu, mixture)
+        else:
+            logp = logp_pi if use_pi else logp_mu
+        probs = torch.softmax(logp / temperature, dim=-1)  # (B, V)
+        nxt = torch.multinomial(probs, 1, generator=generator).squeeze(-1)  # (B,)
+        nxt = torch.where(done, torch.full_like(nxt, pad), nxt)
+        out_ids.append(nxt)
+        out_mask.append((~done).long())
+        if stop_at_eos and eos is not None:
+            done = done | (nxt == eos)
+        mask = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)  # (B, Tp + k + 1)
+        pos = pos[:, -1:] + 1  # (B, 1)
+        ids = nxt[:, None]
+        if bool(done.all()):
+            break
+    policy.model.train(was_training)
+    response_ids = torch.stack(out_ids, 1)  # (B, Tr)
+    response_mask = torch.stack(out_mask, 1)  # (B, Tr)
+    return Rollout(list(prompts), prompt_ids, prompt_mask, response_ids, response_mask,
+                   policy.decode(response_ids, response_mask))
