@@ -1,0 +1,217 @@
+"""Experiment drivers of the LLM lab: every method from the same weights for the same preference-query budget,
+and the tabular lab's exact curves on the same game.
+
+    runs = run_methods([NashMDPG(), self_play()], policy, OracleJudge(task), task, LoopConfig(), evaluator,
+                       budget=2000, seeds=(0, 1))
+    runs.frame                    # results schema (algo, seed, step, queries, metric, value, model, beta)
+    runs.finals                   # [Trained(algo, seed, weights, step, queries)] for the win-rate matrix
+    tab = tabular_reference(evaluator, budget=2000)     # tabular Nash-MD / Nash-MP on evaluator.game
+
+**Equal budgets.** The cost axis is preference (or reward) queries, not steps: methods spend different
+numbers per step (Nash-MD-PG one per prompt, RLOO ``k`` reward queries per prompt, Nash-MP one per prompt
+per inner step, ...). :func:`queries_per_step` reads a trainer's ``queries_per_step(batch_size)`` when it
+has one and otherwise measures one step (a no-grad call of ``trainer.loss`` with its own generator, which
+changes neither the policy nor the run's random stream); each method then gets ``ceil(budget / q)``
+steps. A method that spends no queries per step (offline DPO: its comparisons are bought up front) must
+be given its steps explicitly (``steps={label: n}``).
+
+**Tabular reference curves.** :func:`tabular_reference` runs :mod:`workbench.tabular` Nash-MD (theory
+schedule ``eta_t = 2/(beta (t+2))``) and Nash-MP (``eta = 2 beta``) on ``evaluator.game`` (the same oracle
+``P``, the reference model's exact ``mu``, the same ``beta``), starting from ``mu`` as the LoRA policy
+does. The tabular methods see all of ``P(. ≻ opponent)`` per call: we count a call as ``n`` queries per
+prompt (every response compared once, :class:`workbench.tabular.ExactOracle` ``per_call="n"``) and sum over
+the ``X`` prompts, so a tabular step costs ``X n`` (Nash-MD) or ``2 X n`` (Nash-MP) queries on the same axis
+as the neural runs; metrics are averaged over prompts as :class:`~workbench.llm.exact.ExactEvaluator` does.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+import pandas as pd
+import torch
+
+from workbench.device import make_generator
+from workbench.llm.evaluation import Trained
+from workbench.llm.exact import ExactEvaluator, task_prompts
+from workbench.llm.loop import LoopConfig, StepContext, train
+from workbench.llm.policy import Policy
+from workbench.llm.task import RPSTask
+from workbench.results import check_frame
+
+__all__ = ["MethodRuns", "labelled", "queries_per_step", "plan_steps", "run_methods", "tabular_reference"]
+
+
+@dataclass
+class MethodRuns:
+    """The outcome of :func:`run_methods`: the long frame of every run, the final policies, and the plan."""
+
+    frame: pd.DataFrame  # results schema + knobs model, beta: one block per (algo, seed)
+    finals: list[Trained]  # the final adapter snapshot of every (algo, seed)
+    steps: dict[str, int]  # loop steps given to each method
+    queries_per_step: dict[str, int]  # preference queries per step of each method
+    initial: dict[str, torch.Tensor]  # the common initial weights (restored in the policy at the end)
+
+
+def labelled(trainers) -> dict[str, object]:
+    """``dict`` label -> trainer from a dict, a list of trainers (label = ``trainer.name``) or one trainer."""
+    if hasattr(trainers, "loss") and hasattr(trainers, "init"):
+        trainers = [trainers]
+    if isinstance(trainers, Mapping):
+        out = dict(trainers)
+    else:
+        out = {}
+        for t in trainers:
+            label = getattr(t, "name", type(t).__name__)
+            if label in out:
+                raise ValueError(f"run_methods: two trainers share the label {label!r}; pass a dict {{label: trainer}}")
+            out[label] = t
+    if not out:
+        raise ValueError("run_methods: no trainers given")
+    for label, t in out.items():
+        if not all(hasattr(t, a) for a in ("init", "loss", "after_step")):
+            raise TypeError(f"run_methods: trainer {label!r} ({type(t).__name__}) lacks init/loss/after_step")
+    return out
+
+
+def _judge_for(judge, label: str):
+    if isinstance(judge, Mapping):
+        if label not in judge:
+            raise KeyError(f"run_methods: no judge for {label!r}; the judge mapping has {sorted(judge)}")
+        return judge[label]
+    return judge
+
+
+def queries_per_step(trainer, policy: Policy, judge, prompts: Sequence[str], config: LoopConfig) -> int:
+    """Preference queries one loop step of ``trainer`` spends with ``config.batch_size`` prompts.
+
+    ``trainer.queries_per_step(batch_size)`` when defined, else one measured no-grad step (a throwaway
+    generator seeded ``config.seed + 10_007``; the policy's weights are not touched)."""
+    declared = getattr(trainer, "queries_per_step", None)
+    if callable(declared):
+        return int(declared(config.batch_size))
+    gen = make_generator(config.seed + 10_007, policy.device)
+    idx = torch.randint(len(prompts), (config.batch_size,), generator=gen, device=gen.device)  # (B,)
+    batch = [prompts[i] for i in idx.tolist()]
+    was = policy.model.training
+    with torch.no_grad():
+        out = trainer.loss(policy, judge, batch, trainer.init(policy), StepContext(config, gen, 0))
+    policy.model.train(was)
+    return int(out.queries)
+
+
+def plan_steps(budget: int, per_step: Mapping[str, int], steps: Mapping[str, int] | None = None) -> dict[str, int]:
+    """Loop steps per method: ``steps[label]`` when given, else ``ceil(budget / per_step[label])``."""
+    steps = dict(steps or {})
+    out = {}
+    for label, q in per_step.items():
+        if label in steps:
+            out[label] = int(steps[label])
+        elif q <= 0:
+            raise ValueError(f"run_methods: {label!r} spends {q} queries per step, so a query budget cannot set "
+                             f"its length; give steps={{{label!r}: n}}")
+        else:
+            out[label] = max(1, math.ceil(int(budget) / q))
+        if out[label] < 1:
+            raise ValueError(f"run_methods: steps for {label!r} must be >= 1; got {out[label]}")
+    return out
+
+
+def run_methods(
+    trainers,
+    policy: Policy,
+    judge,
+    task: RPSTask,
+    config: LoopConfig,
+    evaluator: ExactEvaluator | None = None,
+    *,
+    budget: int | None = None,
+    steps: Mapping[str, int] | None = None,
+    seeds: Sequence[int] = (0,),
+    n_evals: int | None = 6,
+    prompts: Sequence[str] | None = None,
+    model_name: str = "tiny",
+    progress: bool = False,
+) -> MethodRuns:
+    """Train every method from the same initial weights for the same preference-query budget, per seed.
+
+    Args:
+        trainers: a dict label -> trainer, or a list of trainers (label = ``trainer.name``).
+        policy: the policy; its current trainable weights are every run's start and are restored at the end.
+        judge: one judge for all, or a dict label -> judge (e.g. the BT reward judge for RLHF / RSO).
+        task: the task (its prompts, worded for the policy by :func:`workbench.llm.exact.task_prompts`).
+        config: the :class:`LoopConfig` shared by all runs; ``seed`` and ``steps`` are set per run.
+        evaluator: exact scoring during training (enumerable task); ``None`` records training stats only.
+        budget: preference queries per run; each method gets ``ceil(budget / queries_per_step)`` steps.
+            ``None``: every method runs ``config.steps`` steps.
+        steps: explicit steps for some methods (needed for one that spends no queries per step).
+        seeds: one run per seed and method (the seed of the loop's generator).
+        n_evals: exact evaluations per run (``eval_every = ceil(steps / n_evals)``); ``None`` keeps
+            ``config.eval_every``.
+        prompts: the prompt pool (default: the task's prompts for this policy).
+    """
+    methods = labelled(trainers)
+    pool = list(prompts) if prompts is not None else task_prompts(policy, task)
+    initial = {k: v.clone() for k, v in policy.snapshot().items()}
+    if budget is None:
+        per_step = {label: 0 for label in methods}
+        plan = {label: int(dict(steps or {}).get(label, config.steps)) for label in methods}
+    else:
+        per_step = {}
+        for label, t in methods.items():
+            per_step[label] = queries_per_step(t, policy, _judge_for(judge, label), pool, config)
+        plan = plan_steps(budget, per_step, steps)
+    frames, finals = [], []
+    try:
+        for seed in seeds:
+            for label, trainer in methods.items():
+                policy.load_snapshot(initial)
+                n = plan[label]
+                every = config.eval_every if n_evals is None else max(1, math.ceil(n / n_evals))
+                cfg = replace(config, steps=n, seed=int(seed), eval_every=every)
+                run = train(trainer, policy, _judge_for(judge, label), pool, cfg, evaluator=evaluator,
+                            model_name=model_name, progress=progress)
+                frames.append(run.frame.assign(algo=label))
+                finals.append(Trained(label, int(seed), {k: v.clone() for k, v in policy.snapshot().items()},
+                                      run.steps, run.queries))
+    finally:
+        policy.load_snapshot(initial)
+    frame = check_frame(pd.concat(frames, ignore_index=True), "llm", name="run_methods")
+    return MethodRuns(frame, finals, plan, per_step, initial)
+
+
+def tabular_reference(
+    evaluator: ExactEvaluator,
+    budget: int,
+    *,
+    methods: Mapping[str, object] | None = None,
+    points: int = 40,
+    prefix: str = "tabular ",
+) -> pd.DataFrame:
+    """The tabular lab's exact curves on ``evaluator.game``, on the neural runs' query axis.
+
+    ``methods``: label -> :mod:`workbench.tabular` method (default Nash-MD with the theory schedule and
+    Nash-MP with ``eta = 2 beta``). Each runs until it has spent ``budget`` queries (``X n`` per oracle call,
+    summed over the ``X`` prompts); rows are averaged over prompts and labelled ``prefix + label``, in the
+    LLM schema (``model = "tabular"``), about ``points`` recorded steps per method.
+    """
+    from workbench.tabular import ExactOracle, NashMD, NashMP
+    from workbench.tabular.driver import run as run_tabular
+
+    methods = dict(methods) if methods is not None else {"Nash-MD": NashMD(), "Nash-MP": NashMP()}
+    game = evaluator.game
+    X, n = game.batch_shape[0], game.n
+    frames = []
+    for label, method in methods.items():
+        steps = max(1, math.ceil(budget / (X * n)))  # at least one call per step: enough steps for any method
+        df = run_tabular({label: method}, game, steps, oracle=ExactOracle(per_call="n"), pi_star=evaluator.pi_star,
+                         record_every=max(1, steps // points), progress=False)
+        df["queries"] = df["queries"] * X  # per prompt -> all prompts
+        df = df[df["queries"] <= budget]
+        mean = df.groupby(["step", "queries", "metric"], as_index=False)["value"].mean()  # average over prompts
+        frames.append(mean.assign(algo=prefix + label, seed=0, model="tabular", beta=float(game.beta.reshape(-1)[0])))
+    out = pd.concat(frames, ignore_index=True)[["algo", "seed", "step", "queries", "metric", "value", "model", "beta"]]
+    out["seed"] = out["seed"].astype("int64")
+    return check_frame(out.reset_index(drop=True), "llm", name="tabular_reference")
