@@ -39,12 +39,13 @@ class FitResult:
 def queries_seen(step, n: int, batch_size: int):
     """Training comparisons seen after ``step`` optimizer steps of :func:`~workbench.prefmodels.training.train`.
 
-    Each epoch is ``ceil(n / batch_size)`` steps over a permutation of the ``n`` comparisons (the last batch
-    may be short): ``(step // spe) * n + min((step % spe) * batch_size, n)``. ``step`` may be an array.
+    Each epoch is ``spe = ceil(n / batch_size)`` steps over a permutation of the ``n`` comparisons (the last
+    batch may be short, so a finished epoch counts ``n``): ``(step // spe) * n + (step % spe) * batch_size``.
+    ``step`` may be an array.
     """
     spe = -(-n // batch_size)
     epochs, pos = np.divmod(np.asarray(step, dtype=np.int64), spe)
-    return epochs * n + np.minimum(pos * batch_size, n)
+    return epochs * n + pos * batch_size
 
 
 def _evaluated_step(res: TrainResult) -> int:
