@@ -1,0 +1,88 @@
+"""Nash-EMA-PG: policy gradient against an EMA of the policy's own weights (Munos et al. 2023,
+arXiv 2312.00886, Section 7).
+
+Nash-MD-PG's twin with another opponent: instead of the token-level mixture with the reference, the
+opponent ``y' ~ pi_bar(.|x)`` is the same network with an exponential moving average of the trainable
+weights (the LoRA adapters by default),
+
+    theta_bar <- decay * theta_bar + (1 - decay) * theta      (after every gradient step, from theta_bar = theta_0),
+
+a smoothed copy of past policies, the parametric analogue of fictitious play's average opponent. Per
+prompt ``x``: ``y ~ pi_theta``, ``y' ~ pi_bar``, one preference query, and the step
+
+    g = grad log pi_theta(y|x) * A,      A = P(y ≻ y'|x) - 1/2 - beta * log(pi_theta(y|x) / mu(y|x)),
+
+whose expectation is the exact gradient of ``P(pi_theta ≻ pi_bar) - beta KL(pi_theta || mu)`` with
+``pi_bar`` held fixed (the KL term is the score-function estimator of the KL's gradient, as in
+:mod:`workbench.llm.nash_md_pg`; ``tests/test_llm_gradients.py`` checks it against the exact gradient).
+
+**The decay.** The paper's EMA is slow (``decay ~ 0.999``, a memory of ~1000 steps) over runs of ~10k
+steps, so the opponent trails the policy by about a tenth of the run. An EMA's memory is
+``1 / (1 - decay)`` steps; at 0.999 a run of a few hundred steps would play against (nearly) the initial
+policy ``mu`` throughout, i.e. a best response to the reference, not an equilibrium search. The default
+here is 0.99 (a memory of ~100 steps) for the lab's short runs; keep ``1 / (1 - decay)`` around a tenth
+to a half of the number of steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+
+from workbench.llm.loop import StepContext, StepOut
+from workbench.llm.nash_md_pg import pg_advantage, pg_loss, sequence_logprobs
+from workbench.llm.policy import Policy
+from workbench.llm.sampling import sample
+
+
+class NashEMAState(NamedTuple):
+    """Nash-EMA-PG's state: the EMA of the trainable weights (name -> tensor, like ``policy.snapshot()``)."""
+
+    ema: dict[str, torch.Tensor]
+
+
+def ema_update(ema: dict[str, torch.Tensor], weights: dict[str, torch.Tensor], decay: float) -> dict[str, torch.Tensor]:
+    """``decay * ema + (1 - decay) * weights`` per tensor (new tensors; the inputs are left as they are)."""
+    return {n: torch.lerp(e, weights[n].to(e), 1.0 - decay) for n, e in ema.items()}
+
+
+@dataclass(frozen=True)
+class NashEMAPG:
+    """Hyperparameters: ``beta`` (KL strength) and ``decay`` (the opponent's EMA decay per step)."""
+
+    beta: float = 0.1  # KL-regularization strength
+    decay: float = 0.99  # EMA decay per step; the paper's 0.999 suits ~10k-step runs (module docstring)
+    name: str = "Nash-EMA-PG"
+
+    def __post_init__(self):
+        if not (self.beta >= 0 and self.beta < float("inf")):
+            raise ValueError(f"{self.name}: beta must be a finite number >= 0; got {self.beta!r}")
+        if not 0.0 <= self.decay < 1.0:
+            raise ValueError(f"{self.name}: decay must lie in [0, 1) (1 would freeze the opponent at the start); "
+                             f"got {self.decay!r}")
+
+    def init(self, policy: Policy) -> NashEMAState:
+        return NashEMAState(ema=policy.snapshot())
+
+    def opponent(self, state: NashEMAState) -> dict:
+        """Keyword arguments of :func:`~workbench.llm.sampling.sample` (and of
+        :func:`~workbench.llm.exact.enumerate_logprobs`) for the opponent: the EMA weights."""
+        return {"weights": state.ema}
+
+    def loss(self, policy: Policy, judge, prompts: list[str], state: NashEMAState, ctx: StepContext) -> StepOut:
+        cfg = ctx.config
+        ys = sample(policy, prompts, cfg.max_new_tokens, temperature=cfg.temperature, generator=ctx.generator)
+        opp = sample(policy, prompts, cfg.max_new_tokens, temperature=cfg.temperature, generator=ctx.generator,
+                     **self.opponent(state))  # y' ~ pi_bar (no gradient)
+        pref = judge.prob(prompts, ys.responses, opp.responses).to(policy.device).float()  # (B,)
+        logp = sequence_logprobs(policy, ys)  # (B,) with grad
+        logp_ref = sequence_logprobs(policy, ys, reference=True)  # (B,)
+        adv = pg_advantage(pref, logp, logp_ref, self.beta)  # (B,)
+        return StepOut(pg_loss(logp, adv), queries=len(prompts), tokens=ys.n_tokens + opp.n_tokens,
+                       stats={"pref_vs_opponent": float(pref.mean()),
+                              "kl_estimate": float((logp.detach() - logp_ref).mean())})
+
+    def after_step(self, policy: Policy, state: NashEMAState) -> NashEMAState:
+        return NashEMAState(ema=ema_update(state.ema, policy.snapshot(), self.decay))
