@@ -1,9 +1,9 @@
 """Convergence figures for the tabular methods: log-scale curves with CI bands and theory lines,
 queries-to-epsilon heatmaps, and rock–paper–scissors simplex trajectories.
 
-Inputs are the tidy results frame of ``workbench.tabular.driver.run`` (columns ``algo, game, beta, eta,
-seed, step, queries, metric, value``) or the summaries of :mod:`workbench.analysis.summaries`. Every
-function returns a plotly figure and never calls ``.show()``.
+Inputs are results frames (:mod:`workbench.results`: ``algo, seed, step, queries, metric, value`` plus
+knob columns, e.g. ``workbench.tabular.driver.run``'s) or the summaries of
+:mod:`workbench.analysis.summaries`. Every function returns a plotly figure and never calls ``.show()``.
 """
 
 from __future__ import annotations
