@@ -102,8 +102,8 @@ class InverseTime(Schedule):
     """``eta_t = scale / (beta (t + offset))``; ``beta`` is clamped at ``1e-12`` (callers that need
     ``beta > 0`` check it, see :meth:`needs_positive_beta`)."""
 
-    scale: float = 2.0
-    offset: float = 2.0
+    scale: float
+    offset: float
     needs_positive_beta = True
 
     def __post_init__(self):
@@ -122,7 +122,7 @@ class InverseTime(Schedule):
 class BetaMultiple(Schedule):
     """``eta = factor * beta`` per game, the same at every ``t``."""
 
-    factor: float = 2.0
+    factor: float
     varies_with_t = False
     needs_positive_beta = True
 
