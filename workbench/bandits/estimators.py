@@ -25,6 +25,7 @@ import torch
 
 from workbench.bandits.data import BanditComparisons
 from workbench.bandits.env import BanditEnv
+from workbench.optim import backtracking, newton_step
 
 __all__ = ["Estimate", "design", "logistic_mle", "gram", "fit", "elliptic_norm", "confidence_radius"]
 
@@ -73,31 +74,28 @@ def logistic_mle(
     Z: torch.Tensor, labels: torch.Tensor, lam: float = 1.0, theta0: torch.Tensor | None = None,
     tol: float = 1e-10, max_iter: int = 50,
 ) -> torch.Tensor:
-    """Ridge-regularized logistic regression, batched over ``S``: damped Newton; ``(S, D)``."""
+    """Ridge-regularized logistic regression, batched over ``S``: damped Newton; ``(S, D)``.
+
+    Every problem steps (Armijo backtracking, ``c = 1/4``, :func:`workbench.optim.backtracking`) until all
+    Newton decrements are below ``tol``.
+    """
     if lam <= 0:
         raise ValueError(f"lam must be > 0 (the MLE may not exist otherwise); got {lam}")
     S, N, D = Z.shape
     labels = labels.to(Z.dtype)
     theta = torch.zeros(S, D, dtype=Z.dtype, device=Z.device) if theta0 is None else theta0.clone()
     eye = torch.eye(D, dtype=Z.dtype, device=Z.device)
-    f = _nll(Z, labels, lam, theta)
+    f = _nll(Z, labels, lam, theta)  # (S,)
     for _ in range(max_iter):
         p = torch.sigmoid(torch.einsum("snd,sd->sn", Z, theta))  # (S, N)
         grad = torch.einsum("snd,sn->sd", Z, p - labels) + lam * theta  # (S, D)
         H = torch.einsum("snd,sn,sne->sde", Z, p * (1 - p), Z) + lam * eye  # (S, D, D)
-        step = -torch.linalg.solve(H, grad[..., None])[..., 0]  # (S, D)
-        dec = -(grad * step).sum(-1)  # Newton decrement^2 >= 0
+        step = newton_step(H, grad)  # (S, D)
+        dec = -(grad * step).sum(-1)  # (S,) Newton decrement^2 >= 0
         if (dec <= tol).all():
             break
-        t = torch.ones(S, dtype=Z.dtype, device=Z.device)
-        for _ in range(30):
-            f_new = _nll(Z, labels, lam, theta + t[:, None] * step)
-            ok = f_new <= f - 0.25 * t * dec
-            if ok.all():
-                break
-            t = torch.where(ok, t, 0.5 * t)
-        theta = theta + t[:, None] * step
-        f = _nll(Z, labels, lam, theta)
+        ls = backtracking(lambda th: _nll(Z, labels, lam, th), theta, step, f, -dec, c=0.25, max_halvings=30)
+        theta, f = ls.x, ls.f
     return theta
 
 

@@ -12,13 +12,13 @@ comparisons drawn with probability ``w_ij``):
 
 with ``w = mu ⊗ mu`` (comparisons between two draws of the reference policy, as in RLHF data) or
 uniform. ``L`` is convex (its Hessian is a weighted graph Laplacian) and invariant to adding a constant
-to ``r``; we fix ``sum_i r_i = 0`` and run damped Newton (Armijo backtracking), batched over leading
-dimensions. At the optimum ``sum_j w_ij (P_BT - P)_ij = 0`` for every ``i`` (a "moment matching"
-condition): on rock–paper–scissors with uniform weights every row of ``P - 1/2`` sums to zero, so
-``r = 0`` and the best BT model predicts 1/2 everywhere (with ``w = mu ⊗ mu`` for a skewed ``mu`` the
-data over-sample some match-ups and the fit tilts towards whoever wins those). Its RLHF optimum ``mu exp(r/beta)/Z`` is then ``mu`` itself, while the
-Nash equilibrium of RPS is uniform: a BT reward cannot see the cycle. The maximum-likelihood estimate
-does not exist when a group of responses beats all others with probability exactly 1: the rewards then
+to ``r``; we fix ``sum_i r_i = 0`` and run damped Newton (Armijo backtracking, :mod:`workbench.optim`),
+batched over leading dimensions. At the optimum ``sum_j w_ij (P_BT - P)_ij = 0`` for every ``i`` (a
+"moment matching" condition): on rock–paper–scissors with uniform weights every row of ``P - 1/2`` sums
+to zero, so ``r = 0`` and the best BT model predicts 1/2 everywhere (with ``w = mu ⊗ mu`` for a skewed
+``mu`` the data over-sample some match-ups and the fit tilts towards whoever wins those). Its RLHF
+optimum ``mu exp(r/beta)/Z`` (:func:`workbench.games.gibbs`) is then ``mu`` itself, while the Nash
+equilibrium of RPS is uniform: a BT reward cannot see the cycle. The maximum-likelihood estimate does not exist when a group of responses beats all others with probability exactly 1: the rewards then
 grow until the gradient is below ``tol`` (gaps of about ``log(1/tol)``); pass ``l2 > 0`` (a ridge
 ``l2 ||r||^2``) for finite, comparable rewards.
 
@@ -45,6 +45,7 @@ from dataclasses import dataclass
 import torch
 
 from workbench.games.game import GameError, PreferenceGame
+from workbench.optim import backtracking, newton_step
 
 __all__ = [
     "BTFit",
@@ -53,7 +54,6 @@ __all__ = [
     "fit_bradley_terry",
     "bt_matrix",
     "bt_game",
-    "reward_optimal_policy",
     "hodge_decomposition",
     "cyclic_share",
 ]
@@ -202,19 +202,13 @@ def fit_bradley_terry(
             break
         A = W * s * (1 - s)  # (*B, n, n)
         H = 2 * (torch.diag_embed(A.sum(-1)) - A) + 2 * l2 * eye + gauge  # (*B, n, n)
-        step = -torch.linalg.solve(H, grad[..., None])[..., 0]  # (*B, n), sums to ~0
+        step = newton_step(H, grad)  # (*B, n), sums to ~0
         step = step - step.mean(-1, keepdim=True)
         slope = (grad * step).sum(-1)  # (*B,)
-        t = torch.where(active, torch.ones_like(f), torch.zeros_like(f))
-        for _ in range(50):
-            cand = r + t[..., None] * step
-            f_new = _bt_loss(P, W, cand, l2)
-            ok = (f_new <= f + 1e-4 * t * slope) | ~active | (f_new - f).abs().le(1e-15)
-            if ok.all():
-                break
-            t = torch.where(ok, t, 0.5 * t)
-        r = torch.where(active[..., None], cand, r)
-        f = torch.where(active, f_new, f)
+        ls = backtracking(lambda cand: _bt_loss(P, W, cand, l2), r, step, f, slope,
+                          c=1e-4, max_halvings=50, active=active, flat_tol=1e-15)
+        r = torch.where(active[..., None], ls.x, r)
+        f = torch.where(active, ls.f, f)
     if (gnorm > tol).any():
         worst = int(gnorm.flatten().argmax())
         raise BTFitError(
@@ -232,14 +226,6 @@ def fit_bradley_terry(
 def bt_game(fit: BTFit, game: PreferenceGame) -> PreferenceGame:
     """The game with ``P`` replaced by its BT fit (same ``mu``, ``beta`` and names)."""
     return PreferenceGame.create(fit.P, game.mu, game.beta, names=game.names, dtype=game.dtype, device=game.device, validate=False)
-
-
-def reward_optimal_policy(rewards: torch.Tensor, mu: torch.Tensor, beta) -> torch.Tensor:
-    """RLHF optimum of ``E_pi r - beta KL(pi || mu)``: ``mu exp(r / beta) / Z``, ``(*B, n)`` (beta > 0)."""
-    beta = torch.as_tensor(beta, dtype=rewards.dtype, device=rewards.device)
-    if (beta <= 0).any():
-        raise GameError("reward_optimal_policy needs beta > 0 (at beta = 0 it is an argmax, not a policy)")
-    return torch.softmax(torch.log(mu) + rewards / beta[..., None], -1)
 
 
 def hodge_decomposition(

@@ -14,7 +14,7 @@ KL term, and zero exactly at ``pi*``. With ``q`` the Gibbs best response:
 
 1. Damped Newton on ``f``: the equality-constrained Newton direction ``d`` on the simplex (system scaled
    by ``diag(sqrt pi)``), applied in log space, ``z = log pi <- normalize(z + t d/pi)``, with Armijo
-   backtracking on ``f``. The multiplicative step keeps ``pi > 0`` without a step cap; ``d/pi`` is
+   backtracking on ``f`` (:func:`workbench.optim.backtracking`). The multiplicative step keeps ``pi > 0`` without a step cap; ``d/pi`` is
    computed from the Newton system's rows without dividing by ``pi``, so entries of ``pi*`` that
    underflow (``~ exp(-gap/beta)``) still move by the fixed-point update ``log mu + P q/beta``.
 2. Once ``f <= tol``: Newton on the fixed-point equation in log space,
@@ -39,6 +39,7 @@ import numpy as np
 import torch
 
 from workbench.games.game import GameError, PreferenceGame
+from workbench.optim import backtracking
 
 __all__ = ["solve", "solve_regularized", "solve_unregularized", "SolverError", "BETA_MIN"]
 
@@ -125,7 +126,6 @@ def _newton(P, log_mu, beta, z, tol, max_iter, polish: int = 8):
     n = P.shape[-1]
     f, q, pi = _objective(P, log_mu, beta, z)
     eye = torch.eye(n, dtype=P.dtype, device=P.device)
-    ones = torch.ones_like(z)
     b1 = beta[..., None]  # (*B, 1)
     t_last = torch.ones_like(f)  # (*B,)
     steps = 0
@@ -153,22 +153,19 @@ def _newton(P, log_mu, beta, z, tol, max_iter, polish: int = 8):
         dz = (nu - grad - Ad) / b1  # (*B, n)
         dz = dz - (pi * dz).sum(-1, keepdim=True)
         slope = (grad * pi * dz).sum(-1)  # (*B,) directional derivative of f along z + t dz
-        t = torch.where(active, torch.clamp(4 * t_last, max=1.0), torch.zeros_like(f))  # start near the last step
-        for _ in range(60):
-            cand = _normalize(z + t[..., None] * dz)
-            f_new, q_new, pi_new = _objective(P, log_mu, beta, cand)
-            ok = (f_new <= f + 1e-4 * t * slope) | ~active | (f_new - f).abs().le(1e-15)
-            if ok.all():
-                break
-            t = torch.where(ok, t, 0.5 * t)
-        improved = active & (f_new < f)
+        ls = backtracking(  # Armijo on f, first trying 4x the last step (capped at 1)
+            lambda cand: _objective(P, log_mu, beta, cand), z, dz, f, slope, t0=torch.clamp(4 * t_last, max=1.0),
+            c=1e-4, max_halvings=60, active=active, flat_tol=1e-15, retract=_normalize,
+        )
+        q_new, pi_new = ls.aux
+        improved = active & (ls.f < f)  # (*B,)
         if not improved.any():  # stalled where f's round-off hides progress: the polish takes over
             break
-        z = torch.where(improved[..., None], cand, z)
-        f = torch.where(improved, f_new, f)
+        z = torch.where(improved[..., None], ls.x, z)
+        f = torch.where(improved, ls.f, f)
         q = torch.where(improved[..., None], q_new, q)
         pi = torch.where(improved[..., None], pi_new, pi)
-        t_last = torch.where(improved, t, t_last)
+        t_last = torch.where(improved, ls.t, t_last)
     # Newton on the fixed-point equation: to machine precision, and past a stall of the damped phase.
     z, f = _polish(P, log_mu, beta, z, f, tol, polish if not (f > tol).any() else max(polish, 10))
     if not (f > tol).any():
