@@ -5,10 +5,12 @@ import math
 import pytest
 import torch
 
+from workbench.device import make_generator
 from workbench.games import (
     GameError,
     bradley_terry,
     cyclic,
+    gibbs,
     random_game,
     rock_paper_scissors,
     solve,
@@ -19,13 +21,12 @@ from workbench.games.bradley_terry_fit import (
     cyclic_share,
     fit_bradley_terry,
     hodge_decomposition,
-    reward_optimal_policy,
 )
 
 
 @pytest.mark.parametrize("weights", ["uniform", "mu"])
 def test_bt_game_recovered_up_to_constant(weights):
-    gen = torch.Generator().manual_seed(3)
+    gen = make_generator(3)
     r = 2.0 * torch.randn(4, 6, generator=gen, dtype=torch.float64)  # batch of 4 games
     mu = torch.softmax(torch.randn(4, 6, generator=gen, dtype=torch.float64), -1)
     game = bradley_terry(r + 7.0, mu=mu)  # the constant must not matter
@@ -42,7 +43,7 @@ def test_rps_fit_is_all_ties_so_rlhf_policy_is_mu():
     assert fit.rewards.abs().max() < 1e-12
     assert (fit.P - 0.5).abs().max() < 1e-12
     # the RLHF optimum of the BT reward is mu itself, while the Nash equilibrium (beta -> 0) is uniform
-    torch.testing.assert_close(reward_optimal_policy(fit.rewards, game.mu, game.beta), mu)
+    torch.testing.assert_close(gibbs(game.mu, fit.rewards, game.beta), mu)
     # comparisons drawn from a uniform mu see every pair equally often: ties again
     assert fit_bradley_terry(rock_paper_scissors(), weights="mu").rewards.abs().max() < 1e-12
     # but data drawn from a skewed mu tilts the fit: the most frequent match-up (P[0, 1] = 1) dominates
@@ -65,7 +66,7 @@ def test_fit_satisfies_moment_matching_on_random_games():
 
     Wn = _weights(game.P, "mu", game.mu)
     base = _bt_loss(game.P, Wn, fit.rewards, 0.0)
-    pert = fit.rewards + 1e-3 * torch.randn(fit.rewards.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    pert = fit.rewards + 1e-3 * torch.randn(fit.rewards.shape, generator=make_generator(0), dtype=torch.float64)
     assert (_bt_loss(game.P, Wn, pert, 0.0) >= base).all()
 
 
@@ -110,8 +111,37 @@ def test_bt_matrix_and_errors():
         fit_bradley_terry(torch.full((3, 3), 0.5, dtype=torch.float64), weights="mu")
     with pytest.raises(GameError, match="flow must be"):
         cyclic_share(rock_paper_scissors(), flow="bogus")
-    with pytest.raises(GameError, match="beta > 0"):
-        reward_optimal_policy(torch.zeros(3), torch.ones(3) / 3, 0.0)
+    with pytest.raises(GameError, match="beta must be > 0.*got 0.0"):
+        gibbs(torch.ones(3) / 3, torch.zeros(3), 0.0)
+    with pytest.raises(GameError, match="beta must be > 0.*got nan"):
+        gibbs(torch.ones(3) / 3, torch.zeros(3), float("nan"))
+    with pytest.raises(GameError, match="beta = -0.5 at flat index 3"):
+        gibbs(torch.ones(2, 2, 3) / 3, torch.zeros(2, 2, 3), torch.tensor([[0.1, 0.2], [0.3, -0.5]]))
+
+
+def test_gibbs_is_the_kl_regularized_optimum():
+    """max_pi E_pi r - beta KL(pi || mu) = beta log sum_y mu(y) exp(r(y)/beta), attained at the Gibbs policy."""
+    g = make_generator(5)
+    mu = torch.softmax(torch.randn(4, 7, generator=g, dtype=torch.float64), -1)  # (B, n)
+    r = torch.randn(4, 7, generator=g, dtype=torch.float64)  # (B, n)
+    beta = torch.tensor([0.05, 0.3, 1.0, 4.0], dtype=torch.float64)  # (B,)
+
+    def J(pi):
+        return (pi * r).sum(-1) - beta * (pi * (pi / mu).log()).sum(-1)  # (B,)
+
+    pi = gibbs(mu, r, beta)
+    best = beta * torch.logsumexp(mu.log() + r / beta[:, None], -1)  # (B,) closed form
+    torch.testing.assert_close(J(pi), best, atol=1e-12, rtol=0)
+    others = torch.softmax(torch.randn(50, 4, 7, generator=g, dtype=torch.float64), -1)  # (50, B, n)
+    assert (torch.stack([J(o) for o in others]) < best - 1e-9).all()
+    # hand-computed two-action case: pi(0) = mu0 e^{1/beta} / (mu0 e^{1/beta} + 1 - mu0)
+    two = gibbs(torch.tensor([0.25, 0.75], dtype=torch.float64), torch.tensor([1.0, 0.0], dtype=torch.float64), 0.5)
+    e = math.exp(2.0)
+    torch.testing.assert_close(two, torch.tensor([0.25 * e, 0.75], dtype=torch.float64) / (0.25 * e + 0.75), atol=1e-15, rtol=0)
+    # a number and a per-problem tensor of beta agree; large beta gives mu, small beta the argmax
+    torch.testing.assert_close(gibbs(mu, r, 0.3), gibbs(mu, r, torch.full((4,), 0.3, dtype=torch.float64)), atol=0, rtol=0)
+    torch.testing.assert_close(gibbs(mu, r, 1e8), mu, atol=1e-7, rtol=0)
+    assert torch.equal(gibbs(mu, r, 1e-6).argmax(-1), r.argmax(-1))
 
 
 def test_ridge_keeps_rewards_finite_for_deterministic_order():

@@ -11,6 +11,7 @@ from workbench.games import (
     SolverError,
     bradley_terry,
     cyclic,
+    gibbs,
     near_deterministic_mu,
     random_game,
     rock_paper_scissors,
@@ -25,15 +26,15 @@ from workbench.metrics import exploitability, regularized_exploitability
 F64 = torch.float64
 
 
-def gibbs(game: PreferenceGame, pi: torch.Tensor) -> torch.Tensor:
-    """The fixed-point map ``pi -> softmax(log mu + P pi / beta)``."""
-    return torch.softmax(torch.log(game.mu) + game.win_prob(pi) / game.beta[..., None], -1)
+def best_response(game: PreferenceGame, pi: torch.Tensor) -> torch.Tensor:
+    """The fixed-point map ``pi -> softmax(log mu + P pi / beta)`` (Gibbs policy of the reward ``P pi``)."""
+    return gibbs(game.mu, game.win_prob(pi), game.beta)
 
 
 def assert_equilibrium(game, pi, fp_tol=1e-10, tol=1e-12):
     assert pi.shape == game.mu.shape
     assert (pi >= 0).all() and torch.allclose(pi.sum(-1), torch.ones((), dtype=pi.dtype))
-    assert (pi - gibbs(game, pi)).abs().max() <= fp_tol
+    assert (pi - best_response(game, pi)).abs().max() <= fp_tol
     assert regularized_exploitability(game, pi).max() <= tol
 
 

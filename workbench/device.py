@@ -21,15 +21,14 @@ def resolve_device(device: DeviceLike = "auto") -> torch.device:
 
 
 def make_generator(seed: int, device: DeviceLike = "cpu") -> torch.Generator:
-    """A torch generator on ``device`` seeded with ``seed`` (sampling on CUDA needs a CUDA generator)."""
+    """A torch generator on ``device`` seeded with ``seed`` (sampling on CUDA needs a CUDA generator).
+
+    The one place the workbench creates generators: library code takes a generator or a seed and calls
+    this, never ``torch.Generator()`` directly.
+    """
     gen = torch.Generator(device=resolve_device(device))
     gen.manual_seed(int(seed))
     return gen
-
-
-def child_seeds(seed: int, n: int) -> list[int]:
-    """``n`` independent child seeds derived from one ``seed`` (numpy SeedSequence)."""
-    return [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(int(seed)).spawn(n)]
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:

@@ -24,7 +24,8 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from workbench.games import PreferenceGame, kl, solve
+from workbench.device import make_generator
+from workbench.games import PreferenceGame, gibbs, kl, solve  # gibbs: re-exported for the bandit lab
 from workbench.metrics import duality_gap
 
 __all__ = [
@@ -37,11 +38,6 @@ MODELS = ("bt", "general")
 
 class BanditError(ValueError):
     """Invalid bandit input; the message names the field and the value."""
-
-
-def gibbs(mu: torch.Tensor, r: torch.Tensor, beta: float) -> torch.Tensor:
-    """``pi(y|x) ∝ mu(y|x) exp(r(x, y)/beta)``: the maximizer of ``E_pi r - beta KL(pi||mu)``; ``(*S, K, n)``."""
-    return torch.softmax(torch.log(mu) + r / beta, -1)
 
 
 def pair_features(phi_a: torch.Tensor, phi_b: torch.Tensor, model: str) -> torch.Tensor:
@@ -170,12 +166,6 @@ class BanditEnv:
 
 
 # ---------------------------------------------------------------------- instances
-def _gen(seed: int) -> torch.Generator:
-    g = torch.Generator()
-    g.manual_seed(int(seed))
-    return g
-
-
 def _unit_rows(v: torch.Tensor) -> torch.Tensor:
     return v / v.norm(dim=-1, keepdim=True).clamp_min(1e-12)
 
@@ -198,7 +188,7 @@ def random_linear(
     """
     if model not in MODELS:
         raise BanditError(f"model must be one of {MODELS}; got {model!r}")
-    g = _gen(seed)
+    g = make_generator(seed)  # sample on CPU: the same seed gives the same instance on every device
     phi = _unit_rows(torch.randn(n_contexts, n_actions, dim, generator=g, dtype=dtype))  # (K, n, d)
     theta = reward_scale * _unit_rows(torch.randn(dim, generator=g, dtype=dtype))
     if model == "general":
@@ -221,7 +211,7 @@ def rare_but_lucky(
     """One context, ``n_arms`` one-hot arms: arm 0 has reward ``good_reward``, the others uniform in
     ``[0, spread]``. With a dataset that covers arm 0 well but sees every other arm a handful of times, a
     rarely compared arm that won its few duels looks best to the MLE ("rare but lucky")."""
-    g = _gen(seed)
+    g = make_generator(seed)  # sample on CPU: the same seed gives the same instance on every device
     phi = torch.eye(n_arms, dtype=dtype)[None]  # (1, n, n)
     r = torch.rand(n_arms, generator=g, dtype=dtype) * spread
     r[0] = good_reward
@@ -255,7 +245,7 @@ def hidden_good_actions(
         raise BanditError(f"model must be one of {MODELS}; got {model!r}")
     if dim < 2:
         raise BanditError(f"hidden_good_actions needs dim >= 2; got {dim}")
-    g = _gen(seed)
+    g = make_generator(seed)  # sample on CPU: the same seed gives the same instance on every device
     phi = torch.zeros(n_contexts, n_actions, dim, dtype=dtype)
     phi[:, 1:, : dim - 1] = _unit_rows(torch.randn(n_contexts, n_actions - 1, dim - 1, generator=g, dtype=dtype))
     phi[:, 0, dim - 1] = 1.0

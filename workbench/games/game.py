@@ -209,3 +209,30 @@ def kl(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     """``KL(p || q) = sum_y p(y) log(p(y)/q(y))`` over the last dim, with ``0 log 0 = 0``."""
     ratio = torch.where(p > 0, p / q, torch.ones_like(p))
     return (p * torch.log(ratio)).sum(-1)
+
+
+def gibbs(mu: torch.Tensor, r: torch.Tensor, beta) -> torch.Tensor:
+    """Gibbs policy ``pi(y) ∝ mu(y) exp(r(y) / beta)`` over the last dim, ``(*B, n)``.
+
+    The maximizer of ``E_pi r - beta KL(pi || mu)`` (the KL-regularized RLHF optimum; Rafailov et al. 2023,
+    arXiv 2305.18290, Eq. 4), hence also the regularized best response to an opponent ``pi'`` with
+    ``r = P pi'`` (Munos et al. 2023, the fixed point of Section 4) and the target of best-of-n sampling.
+
+    Args:
+        mu: ``(*B, n)`` reference policy (positive where ``pi`` may be positive).
+        r: ``(*B, n)`` rewards (broadcast against ``mu``).
+        beta: a positive number, or a tensor ``(*B,)`` with one ``beta > 0`` per problem.
+    """
+    if isinstance(beta, (int, float)):
+        if not beta > 0:  # also catches NaN
+            raise GameError(f"gibbs: beta must be > 0 (at beta = 0 the optimum is an argmax, not a policy); got {beta!r}")
+        return torch.softmax(torch.log(mu) + r / beta, -1)  # (*B, n)
+    beta = torch.as_tensor(beta, dtype=r.dtype, device=r.device)  # (*B,)
+    if not (beta > 0).all():
+        bad = beta.flatten()
+        k = int((~(bad > 0)).nonzero()[0, 0])
+        raise GameError(
+            f"gibbs: beta must be > 0 (at beta = 0 the optimum is an argmax, not a policy); "
+            f"got beta = {bad[k].item()!r} at flat index {k}"
+        )
+    return torch.softmax(torch.log(mu) + r / beta[..., None], -1)  # (*B, n)

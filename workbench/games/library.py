@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from workbench.device import DeviceLike, resolve_device
+from workbench.device import DeviceLike, make_generator, resolve_device
 from workbench.games.game import GameError, PreferenceGame
 
 __all__ = [
@@ -23,12 +23,6 @@ __all__ = [
     "from_win_counts_csv",
     "near_deterministic_mu",
 ]
-
-
-def _gen(seed: int) -> torch.Generator:
-    g = torch.Generator()  # sample on CPU, then move: the same seed gives the same game on every device
-    g.manual_seed(int(seed))
-    return g
 
 
 def _make(P, mu, beta, names, dtype, device) -> PreferenceGame:
@@ -76,7 +70,7 @@ def random_game(
     ``mu="uniform"`` or ``"random"`` (a Dirichlet(1) draw, strictly positive), or a tensor.
     ``batch`` adds a leading batch dimension of that size.
     """
-    g = _gen(seed)
+    g = make_generator(seed)  # sample on CPU, then move: the same seed gives the same game on every device
     shape = (n, n) if batch is None else (batch, n, n)
     U = torch.rand(shape, generator=g, dtype=dtype)
     P = 0.5 + (U - U.transpose(-1, -2)) / 2
@@ -119,7 +113,7 @@ def transitive_cyclic_mixture(
     """
     if not 0 <= intransitivity <= 1:
         raise GameError(f"intransitivity must lie in [0, 1]; got {intransitivity}")
-    g = _gen(seed)
+    g = make_generator(seed)  # sample on CPU, then move: the same seed gives the same game on every device
     shape = (n,) if batch is None else (batch, n)
     r = reward_scale * torch.randn(shape, generator=g, dtype=dtype)  # (*B, n)
     P_bt = torch.sigmoid(r[..., :, None] - r[..., None, :])

@@ -15,14 +15,15 @@ from dataclasses import dataclass, field
 
 import torch
 
+from workbench.device import make_generator
 from workbench.games import (
     PreferenceGame,
     bradley_terry,
     cyclic,
     cyclic_share,
     fit_bradley_terry,
+    gibbs,
     random_game,
-    reward_optimal_policy,
     rock_paper_scissors,
     solve,
     transitive_cyclic_mixture,
@@ -59,7 +60,7 @@ def make_game(name: str, beta: float, intransitivity: float = 0.5, *, n: int = 6
     if name == "random":
         return random_game(n, beta, seed=seed, mu=mu_t if mu_t is not None else "uniform")
     if name == "BT":
-        r = 1.5 * torch.randn(n, generator=torch.Generator().manual_seed(int(seed)), dtype=torch.float64)  # (n,)
+        r = 1.5 * torch.randn(n, generator=make_generator(seed), dtype=torch.float64)  # (n,)
         return bradley_terry(r, beta, mu=mu_t)
     return transitive_cyclic_mixture(n, intransitivity, beta, seed=seed, mu=mu_t)
 
@@ -82,7 +83,7 @@ def explorer_view(name: str, beta: float, intransitivity: float = 0.5, *, n: int
     pi = solve(game)  # (n,)
     lp = solve(game.with_beta(0.0))  # (n,)
     fit = fit_bradley_terry(game, weights="uniform")
-    pi_bt = reward_optimal_policy(fit.rewards, game.mu, game.beta)  # (n,)
+    pi_bt = gibbs(game.mu, fit.rewards, game.beta)  # (n,) RLHF optimum of the BT reward
     policies = {"π*_β": pi, "μ": game.mu, "Nash β=0 (LP)": lp, "RLHF on BT fit": pi_bt}
     g0 = game.with_beta(0.0)
     numbers = {
