@@ -50,8 +50,8 @@ def test_check_frame_names_the_wrong_dtype(col, bad, kind, found):
 def test_check_frame_names_the_non_string_value():
     with pytest.raises(ResultsSchemaError, match=r"column 'algo' must hold str values; dtype is object \(value 3 of type int\)"):
         check_frame(_frame(algo=pd.Series(["a", 3, "b"], dtype=object)))
-    with pytest.raises(ResultsSchemaError, match="unknown lab 'llm'"):
-        check_frame(_frame(), knobs="llm")
+    with pytest.raises(ResultsSchemaError, match="unknown lab 'nope'"):
+        check_frame(_frame(), knobs="nope")
     with pytest.raises(ResultsSchemaError, match="expected a pandas DataFrame; got dict"):
         check_frame({"algo": []})
 
