@@ -268,7 +268,8 @@ def mean_table(
     """Wide table of mean ``value`` over seeds: rows ``index``, columns ``columns`` (one per ``algo``).
 
     ``metric`` keeps that metric's rows; every other keyword keeps the rows where that column equals the
-    value (``split="test"``). Rows and columns come sorted (``pandas.pivot_table``).
+    value (``split="test"``). Rows and columns come sorted; each mean is pandas' grouped (compensated) mean,
+    and columns with no value are dropped.
 
         mean_table(frame, ["coverage", "queries"], metric="gap")          # bandits: gap vs data size
         mean_table(results, "intransitivity", metric="accuracy", split="test")   # preference models
@@ -277,7 +278,11 @@ def mean_table(
     idx = [index] if isinstance(index, str) else list(index)
     cols = [columns] if isinstance(columns, str) else list(columns)
     _check(sub, [*idx, *cols, "value"])
-    return sub.pivot_table(index=index, columns=columns, values="value", aggfunc="mean")
+    # one mean per (column, index) cell; grouping columns first reproduces the bandit lab's former per-algo
+    # means to the last bit (pandas' grouped sums can differ in the last bit with the key order)
+    means = sub.groupby([*cols, *idx], sort=True)["value"].mean()
+    table = means.unstack(cols if len(cols) > 1 else cols[0]).sort_index()
+    return table.dropna(axis=1, how="all")
 
 
 def final_means(df: pd.DataFrame, metric: str, *, by: str | Sequence[str] = "algo", x: str = "queries",
