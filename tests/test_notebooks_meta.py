@@ -1,30 +1,94 @@
-"""Metadata of the real notebooks (notebooks/NN_name.ipynb), without executing them.
+"""Metadata of the real notebooks (notebooks/NN_name.ipynb) and their profiles, without executing them.
 
-Each notebook: a cell tagged ``parameters`` that papermill can parse, no committed outputs, kernelspec
-``python3``, a profile file notebooks/params/NN_name.yaml with ``quick`` and ``full``, every profile key
-a real parameter, ``quick`` values equal to the notebook defaults (``ast.literal_eval``, same type).
-Passes with zero notebooks; the checker itself is tested on the fixture notebooks and broken copies.
+Each notebook: one cell tagged ``parameters`` that papermill parses completely, with literal defaults (the
+quick profile); no committed outputs; kernelspec ``python3``. Each profile file notebooks/params/NN_name.yaml
+holds overrides only: no ``quick:`` block, every key a parameter of its notebook (papermill itself only
+warns), of the default's type, and different from the default. The checks are tested on broken copies of
+the fixture notebooks.
 """
 
 from __future__ import annotations
 
+import ast
 import shutil
 from pathlib import Path
 
 import nbformat
+import papermill
 import pytest
 
-from workbench.reports.meta import check_notebook, list_notebooks, parameter_defaults
+from workbench.reports.runner import (
+    ReportConfigError, list_notebooks, parameter_defaults, params_file, plan_jobs, read_profiles,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = list_notebooks(ROOT / "notebooks")
 FIX = Path(__file__).parent / "fixtures" / "notebooks"
 
 
+def notebook_problems(nb_path: Path) -> list[str]:
+    """Everything wrong with one notebook's cells and metadata, as messages naming the notebook."""
+    name = nb_path.name
+    nb = nbformat.read(nb_path, as_version=4)
+    problems = []
+    tagged = [i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])]
+    if len(tagged) != 1:
+        problems.append(f"{name}: {len(tagged)} cells tagged 'parameters' ({tagged}); expected exactly one")
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" and (cell.get("outputs") or cell.get("execution_count") is not None):
+            problems.append(f"{name}: cell {i} has committed outputs/execution count (strip them)")
+    if nb.metadata.get("kernelspec", {}).get("name") != "python3":
+        problems.append(f"{name}: kernelspec name is {nb.metadata.get('kernelspec', {}).get('name')!r}, expected 'python3'")
+    if tagged:
+        seen = set(papermill.inspect_notebook(str(nb_path)))
+        for node in ast.parse(nb.cells[tagged[0]].source).body:
+            targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+            for t in targets:
+                if isinstance(t, ast.Name) and t.id not in seen:
+                    problems.append(
+                        f"{name}: papermill cannot parse the parameter {t.id!r} (line {node.lineno} of the "
+                        "parameters cell); write one `name = literal  # help` per line, no '=' in the comment"
+                    )
+        try:
+            parameter_defaults(nb_path)
+        except ReportConfigError as exc:
+            problems.append(str(exc))
+    return problems
+
+
+def profile_problems(nb_path: Path) -> list[str]:
+    """Everything wrong with a notebook's profile file: what the runner refuses, and repeated defaults."""
+    try:
+        profiles = read_profiles(params_file(nb_path))
+        defaults = parameter_defaults(nb_path)
+    except ReportConfigError as exc:
+        return [str(exc)]
+    problems = []
+    for profile in profiles:
+        try:
+            (job,) = plan_jobs([nb_path], profile)
+        except ReportConfigError as exc:
+            problems.append(str(exc))
+            continue
+        problems += [  # compared as injected: an int given for a float default is a float
+            f"{params_file(nb_path)}: profile {profile!r} repeats the default {key} = {value!r}; drop it"
+            for key, value in job.parameters.items()
+            if type(value) is type(defaults[key]) and value == defaults[key]
+        ]
+    return problems
+
+
 @pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_metadata(nb_path):
-    problems = check_notebook(nb_path)
+    problems = notebook_problems(nb_path)
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_profiles_hold_overrides_of_real_parameters(nb_path):
+    problems = profile_problems(nb_path)
+    assert not problems, "\n".join(problems)
+    assert "full" in read_profiles(params_file(nb_path)), f"{params_file(nb_path)}: no 'full' profile"
 
 
 def test_notebook_names_are_unique_by_prefix():
@@ -39,12 +103,12 @@ def test_params_files_belong_to_notebooks():
     assert not orphans, f"profile files without a notebook in notebooks/: {orphans}"
 
 
-# --- the checker itself -------------------------------------------------------------------------
+# --- the checks themselves, on the fixture notebooks and broken copies ---------------------------
 
 
-def test_checker_accepts_fixture_notebooks():
+def test_checks_accept_fixture_notebooks():
     for nb in list_notebooks(FIX):
-        assert check_notebook(nb) == []
+        assert notebook_problems(nb) == [] and profile_problems(nb) == []
     assert parameter_defaults(FIX / "01_ok.ipynb") == {
         "seed": 0, "n": 5, "scale": 1.0, "title": "fixture figure", "values": [1, 2], "flag": False
     }
@@ -56,44 +120,39 @@ def broken(tmp_path):
     return tmp_path / "nbs"
 
 
-def _edit(path: Path, fn) -> None:
-    nb = nbformat.read(path, as_version=4)
-    fn(nb)
-    nbformat.write(nb, path)
+def test_unknown_profile_key_names_file_profile_and_key(broken):
+    path = broken / "params" / "01_ok.yaml"
+    path.write_text("full:\n  n: 6\n  bogus: 3\nsmall:\n  scale: 1\n  eta: 1e-3\n")
+    problems = "\n".join(profile_problems(broken / "01_ok.ipynb"))
+    assert f"unknown parameter 'bogus' from profile 'full' ({path})" in problems
+    assert f"unknown parameter 'eta' from profile 'small' ({path})" in problems
+    assert "valid parameters: flag, n, scale, seed, title, values" in problems
+    path.write_text("full:\n  n: 5\n  scale: 1\n  seed: 3\n")  # scale: 1 is injected as 1.0, the default
+    problems = "\n".join(profile_problems(broken / "01_ok.ipynb"))
+    assert "profile 'full' repeats the default n = 5; drop it" in problems
+    assert "profile 'full' repeats the default scale = 1.0; drop it" in problems and "seed" not in problems
 
 
-def test_checker_flags_profile_problems(broken):
-    (broken / "params" / "01_ok.yaml").write_text(
-        "quick:\n  n: 6\n  scale: 1\n  bogus: 3\n  eta: 1e-3\n"  # no full, wrong n, int for float, unknown keys
-    )
-    problems = "\n".join(check_notebook(broken / "01_ok.ipynb"))
-    assert "missing profile(s) ['full']" in problems
-    assert "quick.n = 6 (int) differs from the notebook default 5 (int)" in problems
-    assert "quick.scale = 1 (int) differs from the notebook default 1.0 (float)" in problems
-    assert "unknown parameter 'bogus'" in problems and "unknown parameter 'eta'" in problems
-    (broken / "params" / "01_ok.yaml").unlink()
-    assert "profile file is missing" in "\n".join(check_notebook(broken / "01_ok.ipynb"))
+def test_quick_block_is_refused(broken):
+    path = broken / "params" / "01_ok.yaml"
+    path.write_text("quick:\n  n: 5\nfull:\n  n: 50\n")
+    (problem,) = profile_problems(broken / "01_ok.ipynb")
+    assert str(path) in problem and "remove the 'quick:' block" in problem
 
 
-def test_checker_flags_notebook_problems(broken):
+def test_notebook_checks_flag_damage(broken):
     path = broken / "02_fails.ipynb"
-
-    def damage(nb):
-        nb.cells[1].metadata["tags"] = []  # no parameters cell
-        nb.cells[3].outputs = [nbformat.v4.new_output("stream", text="hi\n")]
-        nb.cells[3].execution_count = 1
-        nb.metadata["kernelspec"]["name"] = "myenv"
-
-    _edit(path, damage)
-    problems = "\n".join(check_notebook(path))
-    assert "no cell tagged 'parameters'" in problems
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[1].source = nb.cells[1].source.replace("# raise", "# x = 1; raise")  # '=' in a help comment
+    nb.cells[3].outputs = [nbformat.v4.new_output("stream", text="hi\n")]
+    nb.cells[3].execution_count = 1
+    nb.metadata["kernelspec"]["name"] = "myenv"
+    nbformat.write(nb, path)
+    problems = "\n".join(notebook_problems(path))
+    assert "papermill cannot parse the parameter 'fail'" in problems
     assert "cell 3 has committed outputs" in problems
     assert "kernelspec name is 'myenv'" in problems
-    assert "unknown parameter 'fail'" in problems  # the profile sets it, the notebook no longer has it
-
-
-def test_checker_flags_unparsable_parameter(broken):
-    path = broken / "02_fails.ipynb"
-    _edit(path, lambda nb: setattr(nb.cells[1], "source", nb.cells[1].source.replace("# raise", "# x = 1; raise")))
-    problems = "\n".join(check_notebook(path))
-    assert "papermill cannot parse the parameter 'fail'" in problems
+    nb.cells[1].metadata["tags"] = []
+    nbformat.write(nb, path)
+    assert "0 cells tagged 'parameters'" in "\n".join(notebook_problems(path))
+    assert "unknown parameter 'fail' from profile 'passes'" in "\n".join(profile_problems(path))

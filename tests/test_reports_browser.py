@@ -27,7 +27,7 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium binary (ap
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     out = tmp_path_factory.mktemp("reports")
-    (result,) = run_reports(FIX, out, only=["01"], overrides={"n": 6, "title": "browser check"}, progress=False)
+    (result,) = run_reports(FIX, out, only=["01"], overrides={"n": 6, "title": "browser check"})
     assert result.ok, result.message()
     return out
 

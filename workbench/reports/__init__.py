@@ -1,20 +1,23 @@
-"""Report runner: execute notebooks with papermill profiles and publish self-contained HTML reports.
+"""Report runner: execute notebooks with papermill on a profile and publish self-contained HTML reports.
 
 Command line: ``python -m workbench.reports [--profile quick|full] [--only NAME] [-p NAME VALUE] ...``
-(see :mod:`workbench.reports.cli`). Python: :func:`run_reports`.
+(:mod:`workbench.reports.cli`). Python: :func:`run_reports`. What it adds to papermill and nbconvert is
+listed in :mod:`workbench.reports.runner`.
 """
 
-from workbench.reports.index import read_index, update_index
-from workbench.reports.meta import ReportConfigError, check_notebook, load_profiles, parameter_defaults
-from workbench.reports.runner import REPORT_PLOTLY_RENDERER, Result, run_reports
+from workbench.reports.index import INDEX_FIELDS, read_index, update_index
+from workbench.reports.runner import (
+    REPORT_PLOTLY_RENDERER, ReportConfigError, Result, parameter_defaults, plan_jobs, read_profiles, run_reports,
+)
 
 __all__ = [
+    "INDEX_FIELDS",
     "REPORT_PLOTLY_RENDERER",
     "ReportConfigError",
     "Result",
-    "check_notebook",
-    "load_profiles",
     "parameter_defaults",
+    "plan_jobs",
+    "read_profiles",
     "read_index",
     "run_reports",
     "update_index",

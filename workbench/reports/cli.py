@@ -1,14 +1,14 @@
-"""``python -m workbench.reports``: run notebooks with a parameter profile and publish HTML reports.
+"""``python -m workbench.reports``: run notebooks on a profile and publish HTML reports.
 
 Examples::
 
-    python -m workbench.reports                       # every notebook, quick profile
+    python -m workbench.reports                       # every notebook, quick profile (the parameters cells)
     python -m workbench.reports --profile full        # publication-size runs
     python -m workbench.reports --only 03             # one notebook (NN prefix, stem or substring)
-    python -m workbench.reports --only nash_md -p beta 0.05 -p seeds "[0, 1, 2]"
+    python -m workbench.reports --only nash_md -p beta 0.05 -p stoch_samples "[1, 10]"
     python -m workbench.reports --list
 
-Exit status: 0 all ran, 1 some notebook failed (previous reports kept), 2 bad configuration (nothing ran).
+Exit status: 0 all ran, 1 some notebook failed (its previous report kept), 2 bad configuration (nothing ran).
 """
 
 from __future__ import annotations
@@ -20,101 +20,80 @@ from typing import Any
 
 import yaml
 
-from workbench.reports.meta import ReportConfigError, list_notebooks, load_profiles, notebook_parameters, params_file
+from workbench.reports.runner import (
+    ReportConfigError, list_notebooks, params_file, read_profiles, run_reports, select_notebooks,
+)
 
-_FLOAT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)$")
+_FLOAT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
 
-
-# A quick-profile cell takes seconds; a stuck kernel should fail the run, not hold it for an hour.
-DEFAULT_TIMEOUT = {"quick": 600.0, "full": 7200.0}
 
 def parse_value(text: str) -> Any:
-    """A ``-p`` value: YAML (``0.1`` float, ``10`` int, ``true`` bool, ``[1, 2]`` list, ``null``, else str).
+    """A ``-p`` value as YAML (``0.1`` float, ``10`` int, ``true`` bool, ``[1, 2]`` list, ``null``; else str).
 
-    ``1e-3`` (YAML 1.1 reads it as a string) is read as a float.
+    ``1e-3``, a string for YAML 1.1, is read as a float.
     """
     try:
         value = yaml.safe_load(text)
     except yaml.YAMLError:
         return text
-    if isinstance(value, str) and _FLOAT.match(value.strip()):
-        return float(value)
-    return value
+    return float(value) if isinstance(value, str) and _FLOAT.match(value.strip()) else value
+
+
+def parse_overrides(pairs: list[list[str]]) -> dict[str, Any]:
+    """``-p NAME VALUE`` pairs as a dict; a name given twice raises ReportConfigError naming both values."""
+    out: dict[str, Any] = {}
+    for name, text in pairs:
+        if name in out:
+            raise ReportConfigError(f"-p {name} given twice ({out[name]!r} and {parse_value(text)!r}); give it once")
+        out[name] = parse_value(text)
+    return out
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m workbench.reports",
-        description="Execute notebooks/NN_name.ipynb with papermill and write self-contained HTML reports "
-        "plus reports/index.html.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Exit status: 0 all ok, 1 a notebook failed (its previous report is kept), "
-        "2 bad configuration (nothing ran).",
+        description="Execute notebooks/NN_name.ipynb with papermill; write self-contained HTML reports and "
+        "<out>/index.html.",
+        epilog="Exit status: 0 all ok, 1 a notebook failed (its previous report is kept), 2 bad configuration.",
     )
-    p.add_argument("--profile", default="quick", help="profile in notebooks/params/NN_name.yaml (quick|full; default quick)")
+    p.add_argument("--profile", default="quick",
+                   help="quick (the notebooks' parameters cells) or a profile of notebooks/params/NN_name.yaml")
     p.add_argument("--only", action="append", metavar="NAME", default=[],
-                   help="run only notebooks matching NAME (stem, NN prefix or substring); repeatable")
+                   help="run only notebooks matching NAME (NN prefix, stem or substring); repeatable")
     p.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"), default=[],
-                   help="override a parameter (VALUE parsed as YAML: 0.1, 10, true, [1,2]); repeatable")
-    p.add_argument("--out", default="reports", help="output folder (default reports)")
-    p.add_argument("--notebooks", default="notebooks", help="notebook folder (default notebooks)")
-    p.add_argument("--params-dir", default=None, help="profile folder (default <notebooks>/params)")
+                   help="set a parameter (VALUE read as YAML: 0.1, 10, true, [1,2]); repeatable")
+    p.add_argument("--out", default="reports", help="output folder (default: reports)")
+    p.add_argument("--notebooks", default="notebooks", help="notebook folder (default: notebooks)")
     p.add_argument("--timeout", type=float, default=None,
-                   help="per-cell timeout in seconds (default: 600 on the quick profile, 7200 on full; 0 = none)")
-    p.add_argument("--no-html", action="store_true", help="write only the executed notebooks, no HTML")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--list", action="store_true", help="list notebooks, their parameters and profiles, then exit")
+                   help="per-cell timeout in seconds (default: 600 on quick, 7200 otherwise; 0: no limit)")
+    p.add_argument("--list", action="store_true", help="list the notebooks, their parameters and profiles")
     return p
 
 
-def _list(args) -> int:
-    from workbench.reports.runner import select_notebooks
+def _list(notebooks: str, only: list[str]) -> None:
+    import papermill
 
-    notebooks = select_notebooks(list_notebooks(args.notebooks), args.only)
-    if not notebooks:
-        print(f"no NN_name.ipynb notebooks in {args.notebooks}")
-    for nb in notebooks:
-        params = notebook_parameters(nb)
-        try:
-            profiles = sorted(load_profiles(params_file(nb, args.params_dir)))
-        except ReportConfigError as exc:
-            profiles = [f"(profile problem: {exc})"]
-        print(f"{nb.stem}")
-        print(f"    profiles:   {', '.join(profiles) or '-'}")
-        for name, info in params.items():
-            help_ = f"  # {info['help']}" if info.get("help") else ""
-            print(f"    {name} = {info['default']}{help_}")
-    return 0
+    for nb in select_notebooks(list_notebooks(notebooks), only):
+        print(nb.stem)
+        print(f"    profiles: {', '.join(['quick', *sorted(read_profiles(params_file(nb)))])}")
+        for name, info in papermill.inspect_notebook(str(nb)).items():
+            print(f"    {name} = {info['default']}" + (f"  # {info['help']}" if info.get("help") else ""))
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        overrides = parse_overrides(args.param)
         if args.list:
-            return _list(args)
-        from workbench.reports.runner import run_reports
-
-        overrides = {name: parse_value(value) for name, value in args.param}
-        results = run_reports(
-            notebooks_dir=args.notebooks,
-            out_dir=args.out,
-            profile=args.profile,
-            only=args.only,
-            overrides=overrides,
-            params_dir=args.params_dir,
-            timeout=(DEFAULT_TIMEOUT.get(args.profile, 7200.0) if args.timeout is None else args.timeout) or None,
-            html=not args.no_html,
-            progress=not args.no_progress,
-        )
+            _list(args.notebooks, args.only)
+            return 0
+        results = run_reports(args.notebooks, args.out, args.profile, args.only, overrides, args.timeout)
     except ReportConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     failed = [r for r in results if not r.ok]
     print(f"{len(results) - len(failed)}/{len(results)} report(s) ok; index: {args.out}/index.html")
     for r in failed:
-        print(r.message(), file=sys.stderr)
-    if failed:
-        kept = ", ".join(str(r.ipynb) for r in failed if r.ipynb)
-        print(f"{len(failed)} notebook(s) failed; their previous reports were kept"
-              + (f"; executed copies: {kept}" if kept else ""), file=sys.stderr)
+        print(f"{r.message()} (a previous report is kept; executed copy, if any: {r.name}.failed.ipynb)",
+              file=sys.stderr)
     return 1 if failed else 0

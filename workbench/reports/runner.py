@@ -1,277 +1,348 @@
-"""Execute notebooks with papermill and publish self-contained HTML reports.
+"""Execute notebooks with papermill and publish self-contained HTML reports (``python -m workbench.reports``).
 
-For each selected notebook ``notebooks/NN_name.ipynb``:
+papermill injects parameters and executes a notebook; nbconvert exports it to HTML. This module adds only
+what they do not do, each piece pinned by a test in ``tests/test_reports.py``:
 
-1. parameters = profile mapping (``notebooks/params/NN_name.yaml``, ``quick`` or ``full``) updated with the
-   ``-p name value`` overrides; every name must be a parameter of the notebook (checked for all notebooks
-   before anything runs; papermill itself would only warn);
-2. execute with papermill (kernel ``python3`` of this environment, cwd = the notebook folder, env
-   ``PLOTLY_RENDERER`` set so figures embed plotly.js) into a temporary folder inside the output folder;
-3. on success export HTML (nbconvert, lab template, no require.js) and atomically replace
-   ``<out>/NN_name.ipynb`` and ``<out>/NN_name.html``; on failure leave them untouched, keep the executed
-   notebook as ``<out>/NN_name.failed.ipynb`` and report notebook, cell and exception;
-4. merge a row per notebook into ``<out>/index.json`` and rewrite ``<out>/index.html``.
+- **Profiles hold overrides only.** A notebook's cell tagged ``parameters`` *is* the quick profile.
+  ``notebooks/params/NN_name.yaml`` maps every other profile (``full``, ...) to the parameters it changes;
+  ``quick`` means "no overrides" and may not appear there (a copy of the cell would drift from it).
+- **Validation before anything runs.** Every name from a profile or ``-p`` must be a parameter of its
+  notebook (papermill only warns), and every value must have the type of the notebook's default
+  (papermill injects anything; an int given for a float default is injected as a float).
+- **A failed run never replaces a good report.** The notebook executes in a temporary folder outside the
+  report folder (a killed runner leaves nothing behind there); only a run that executed *and* exported
+  replaces ``<out>/NN_name.ipynb`` and ``.html``, each atomically. A failure keeps the executed copy as
+  ``<out>/NN_name.failed.ipynb`` and names the failing cell by its index in the *source* notebook.
+- **Self-contained HTML.** ``PLOTLY_RENDERER`` is set for the kernel so figures embed plotly.js
+  (:func:`workbench.notebook.configure_plotly` reads it); the page loads no require.js.
+- **A per-cell timeout by profile** (:data:`DEFAULT_TIMEOUT_S`), so a stuck kernel fails its notebook.
+- **The index** (:mod:`workbench.reports.index`): one row per notebook with parameters, duration,
+  versions, device and git revision.
 """
 
 from __future__ import annotations
 
+import ast
+import math
 import os
-import shutil
-import sys
+import re
 import tempfile
 import time
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
+from unittest import mock
 
-from workbench.reports.index import atomic_write_bytes, read_index, update_index
-from workbench.reports.meta import (
-    ReportConfigError,
-    list_notebooks,
-    load_profiles,
-    notebook_parameters,
-    params_file,
-    unknown_parameters,
-)
+import yaml
+
+from workbench.io import atomic_write_bytes, atomic_write_text
+from workbench.reports.index import read_index, update_index
 
 #: Renderer for report runs: the mimetype part keeps JupyterLab rendering the report notebook, the
-#: ``notebook`` part embeds plotly.js once so the exported HTML is self-contained and works offline.
+#: ``notebook`` part embeds plotly.js once, so the exported HTML draws its figures offline.
 REPORT_PLOTLY_RENDERER = "plotly_mimetype+notebook"
-#: An empty script instead of the require.js CDN: reports need no require.js, and a require.js page would
-#: turn plotly.js's UMD bundle into an anonymous AMD module (no ``window.Plotly``).
+#: An empty script instead of the require.js CDN: a require.js page would turn plotly.js's UMD bundle
+#: into an anonymous AMD module (no ``window.Plotly``), and reports need no require.js.
 NO_REQUIREJS = "data:text/javascript,"
+#: Per-cell timeout in seconds: a quick-profile cell takes seconds, a full-profile one can take an hour.
+DEFAULT_TIMEOUT_S = {"quick": 600}
+FULL_TIMEOUT_S = 7200
+NOTEBOOK_NAME = re.compile(r"^\d+_[A-Za-z0-9_\-]+$")
 
 
-@dataclass
+class ReportConfigError(ValueError):
+    """Bad notebook, profile, parameter or option (raised before anything is executed)."""
+
+
+@dataclass(frozen=True)
 class Job:
-    """One notebook to run: its path, the profile and the parameters to inject."""
+    """One notebook to run: its path, the profile and the parameters papermill injects (validated)."""
 
     path: Path
     profile: str
     parameters: dict[str, Any]
-    overrides: dict[str, Any] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
         return self.path.stem
 
 
-@dataclass
+@dataclass(frozen=True)
 class Result:
-    """Outcome of one notebook run (``status`` is ``"ok"`` or ``"failed"``)."""
+    """Outcome of one run; on failure ``cell_index`` counts cells of the source notebook from 0."""
 
-    job: Job
-    status: str
+    name: str
+    ok: bool
     duration_s: float
     timestamp: str
     error: str | None = None
     cell_index: int | None = None
     cell_source: str | None = None
-    html: Path | None = None
-    ipynb: Path | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
 
     def message(self) -> str:
         if self.ok:
-            return f"OK     {self.job.name} ({self.duration_s:.1f} s)"
-        where = ""
-        if self.cell_index is not None:
-            where = f" in cell {self.cell_index} (0-based) `{self.cell_source}`"
-        return f"FAILED {self.job.name}{where}: {self.error}"
+            return f"OK     {self.name} ({self.duration_s:.1f} s)"
+        where = "" if self.cell_index is None else f" in cell {self.cell_index} (0-based) `{self.cell_source}`"
+        return f"FAILED {self.name}{where}: {self.error}"
+
+
+# --- notebooks, parameters, profiles -------------------------------------------------------------
+
+
+def list_notebooks(notebooks_dir: str | Path) -> list[Path]:
+    """The ``NN_name.ipynb`` files of ``notebooks_dir``, sorted by name (others ignored)."""
+    folder = Path(notebooks_dir)
+    return sorted(p for p in folder.glob("*.ipynb") if NOTEBOOK_NAME.match(p.stem)) if folder.is_dir() else []
 
 
 def select_notebooks(notebooks: list[Path], only: Iterable[str] | None) -> list[Path]:
-    """Notebooks matching any of ``only``: the stem, its ``NN`` prefix (``1`` matches ``01``) or a substring.
+    """Notebooks matching any pattern of ``only`` (all when empty).
 
-    No ``only`` selects all. A pattern that matches nothing raises ReportConfigError listing the notebooks.
+    A pattern matches the stem, the ``NN`` prefix when it is a number (``1`` is ``01``, not ``10``), or a
+    case-insensitive substring. A pattern that matches nothing raises ReportConfigError listing the notebooks.
     """
-    only = [o for o in (only or []) if o]
-    if not only:
-        return list(notebooks)
-    chosen: list[Path] = []
-    for pattern in only:
-        pat = pattern[:-6] if pattern.endswith(".ipynb") else pattern
-        hits = [p for p in notebooks if _matches(p.stem, pat)]
+    chosen: set[Path] = set()
+    for pattern in [o for o in (only or []) if o]:
+        pat = pattern.removesuffix(".ipynb")
+        hits = [
+            p for p in notebooks
+            if p.stem == pat or (int(pat) == int(p.stem.split("_")[0]) if pat.isdigit() else pat.lower() in p.stem.lower())
+        ]
         if not hits:
             names = ", ".join(p.stem for p in notebooks) or "(none)"
             raise ReportConfigError(f"--only {pattern!r} matches no notebook; available: {names}")
-        chosen.extend(h for h in hits if h not in chosen)
-    return sorted(chosen)
+        chosen.update(hits)
+    return sorted(chosen) if chosen else list(notebooks)
 
 
-def _matches(stem: str, pat: str) -> bool:
-    if stem == pat:
-        return True
-    prefix = stem.split("_", 1)[0]
-    if pat.isdigit():  # a number selects by the NN prefix only ("1" is 01, not 10 or 21)
-        return prefix.isdigit() and int(pat) == int(prefix)
-    return pat.lower() in stem.lower()
+def parameter_defaults(nb_path: str | Path) -> dict[str, Any]:
+    """The parameters of a notebook (``papermill.inspect_notebook``) and their default values.
 
-
-def plan_jobs(
-    notebooks: list[Path],
-    profile: str = "quick",
-    overrides: dict[str, Any] | None = None,
-    params_dir: str | Path | None = None,
-) -> list[Job]:
-    """Build and validate the jobs; raises ReportConfigError with every problem found (nothing runs).
-
-    A missing profile file is allowed for ``quick`` (the notebook defaults) and an error otherwise.
+    Raises ReportConfigError naming the notebook and the parameter when a default is not a Python literal
+    (the defaults are the quick profile and the reference types of every override).
     """
-    overrides = dict(overrides or {})
+    import papermill
+
+    defaults = {}
+    for name, info in papermill.inspect_notebook(str(nb_path)).items():
+        try:
+            defaults[name] = ast.literal_eval(info["default"])
+        except (ValueError, SyntaxError):
+            raise ReportConfigError(
+                f"{Path(nb_path).name}: the default of parameter {name!r} is not a Python literal: {info['default']!r}"
+            ) from None
+    return defaults
+
+
+def params_file(nb_path: str | Path) -> Path:
+    """The profile file of a notebook: ``<notebook folder>/params/<stem>.yaml``."""
+    nb_path = Path(nb_path)
+    return nb_path.parent / "params" / f"{nb_path.stem}.yaml"
+
+
+def read_profiles(path: str | Path) -> dict[str, dict[str, Any]]:
+    """Profile name -> overrides from a profile file ({} when the file does not exist).
+
+    Raises ReportConfigError naming the file for invalid YAML, a profile that is not a mapping of
+    parameter names, or a ``quick:`` block (quick is the notebook's parameters cell, never a copy of it).
+    """
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ReportConfigError(f"{path}: invalid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ReportConfigError(f"{path}: expected a mapping of profile name -> overrides, got {type(data).__name__}")
+    if "quick" in data:
+        raise ReportConfigError(
+            f"{path}: remove the 'quick:' block: the notebook's parameters cell is the quick profile, "
+            "profile files hold overrides only"
+        )
+    profiles = {}
+    for profile, values in data.items():
+        values = values or {}
+        if not isinstance(values, dict) or not all(isinstance(k, str) for k in values):
+            raise ReportConfigError(f"{path}: profile {profile!r} must map parameter names to values, got {values!r}")
+        profiles[str(profile)] = values
+    return profiles
+
+
+def _coerce(value: Any, default: Any) -> Any:
+    """``value`` in the type of ``default``: int -> float for a float default, element-wise in lists.
+
+    A default of None accepts anything. Raises TypeError when the types differ (bool is not an int).
+    """
+    if default is None:
+        return value
+    if isinstance(default, (list, tuple)) and isinstance(value, (list, tuple)):
+        if default and len({type(d) for d in default}) == 1:
+            return [_coerce(v, default[0]) for v in value]
+        return list(value)
+    if type(default) is float and type(value) is int:
+        return float(value)
+    if type(value) is not type(default):
+        raise TypeError(type(value).__name__)
+    return value
+
+
+def _check(nb: Path, source: str, name: str, value: Any, defaults: dict[str, Any]) -> Any:
+    """The validated value of parameter ``name`` from ``source``; ReportConfigError names all three."""
+    if name not in defaults:
+        valid = ", ".join(sorted(defaults)) or "(none: no cell tagged parameters)"
+        raise ReportConfigError(f"{nb.stem}: unknown parameter {name!r} from {source}; valid parameters: {valid}")
+    default = defaults[name]
+    try:
+        return _coerce(value, default)
+    except TypeError:
+        kind = type(default).__name__
+        if isinstance(default, (list, tuple)) and default and len({type(d) for d in default}) == 1:
+            kind += f" of {type(default[0]).__name__}"
+        raise ReportConfigError(
+            f"{nb.stem}: parameter {name!r} from {source} is {value!r} ({type(value).__name__}); "
+            f"the notebook's default {default!r} has type {kind}"
+        ) from None
+
+
+def plan_jobs(notebooks: list[Path], profile: str = "quick", overrides: dict[str, Any] | None = None) -> list[Job]:
+    """Validated jobs: the ``profile``'s overrides updated with ``overrides`` (the ``-p`` values).
+
+    Raises ReportConfigError listing every problem of every notebook (nothing runs).
+    """
     jobs, problems = [], []
     for nb in notebooks:
-        pfile = params_file(nb, params_dir)
         try:
-            if profile == "quick" and not pfile.exists():
-                values = {}
-            else:
-                profiles = load_profiles(pfile)
-                if profile not in profiles:
-                    raise ReportConfigError(
-                        f"{pfile}: no profile {profile!r} (profiles there: {sorted(profiles)})"
-                    )
-                values = dict(profiles[profile])
+            path = params_file(nb)
+            profiles = read_profiles(path)
+            if profile != "quick" and profile not in profiles:
+                raise ReportConfigError(
+                    f"{path}: no profile {profile!r} (profiles: quick = the parameters cell"
+                    + "".join(f", {p}" for p in sorted(profiles)) + ")"
+                )
+            defaults = parameter_defaults(nb)
         except ReportConfigError as exc:
             problems.append(str(exc))
             continue
-        valid = notebook_parameters(nb)
-        for source, names in (
-            (f"profile {profile!r} ({pfile})", list(values)),
-            ("-p override", list(overrides)),
-        ):
-            for bad in unknown_parameters(names, valid):
-                problems.append(
-                    f"ERROR {nb.stem}: unknown parameter {bad!r} from {source}; "
-                    f"valid parameters of {nb.name}: {', '.join(sorted(valid)) or '(none: no cell tagged parameters)'}"
-                )
-        values.update(overrides)
-        jobs.append(Job(path=nb, profile=profile, parameters=values, overrides=dict(overrides)))
+        params = {}
+        for source, values in ((f"profile {profile!r} ({path})", profiles.get(profile, {})), ("-p", overrides or {})):
+            for name, value in values.items():
+                try:
+                    params[name] = _check(nb, source, name, value, defaults)
+                except ReportConfigError as exc:
+                    problems.append(str(exc))
+        jobs.append(Job(nb.resolve(), profile, params))
     if problems:
         raise ReportConfigError("\n".join(problems))
     return jobs
 
 
-@contextmanager
-def _env(**values: str):
-    old = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+def check_timeout(timeout: float | None, profile: str) -> int | None:
+    """Per-cell timeout in whole seconds (rounded up: nbclient wants an int); None = no limit.
+
+    ``timeout=None`` takes the profile's default (:data:`DEFAULT_TIMEOUT_S`, else :data:`FULL_TIMEOUT_S`);
+    0 means no limit. A negative or non-finite value raises ReportConfigError.
+    """
+    if timeout is None:
+        return DEFAULT_TIMEOUT_S.get(profile, FULL_TIMEOUT_S)
+    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not math.isfinite(timeout) or timeout < 0:
+        raise ReportConfigError(f"--timeout must be a number of seconds >= 0 (0: no limit), got {timeout!r}")
+    return math.ceil(timeout) or None
+
+
+# --- running one notebook ------------------------------------------------------------------------
 
 
 def export_html(nb_path: str | Path) -> str:
-    """Self-contained HTML of an executed notebook (lab template; plotly.js is in the outputs)."""
+    """Self-contained HTML of an executed notebook (lab template, no require.js; plotly.js is in the outputs)."""
     import nbformat
     from nbconvert import HTMLExporter
 
-    nb = nbformat.read(str(nb_path), as_version=4)
     exporter = HTMLExporter(template_name="lab")
     exporter.require_js_url = NO_REQUIREJS
-    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": Path(nb_path).stem}})
+    body, _ = exporter.from_notebook_node(nbformat.read(str(nb_path), as_version=4))
     return body
 
 
-def _original_cell_index(nb_path: Path, executed_index: int) -> int:
-    """Index in the source notebook of cell ``executed_index`` of papermill's (parameterized) notebook."""
-    import nbformat
+def _source_cell(executed: Path, index: int) -> int:
+    """Index in the source notebook of cell ``index`` of papermill's executed notebook.
 
-    nb = nbformat.read(str(nb_path), as_version=4)
-    injected = sum(
-        1
-        for c in nb.cells[:executed_index]
-        if {"injected-parameters", "papermill-error-cell-tag"} & set(c.get("metadata", {}).get("tags", []))
-    )
-    return executed_index - injected
-
-
-def _kernel_env() -> dict[str, str]:
-    """Environment for the kernel: the report plotly renderer, and this environment's kernelspec first.
-
-    jupyter looks up ``python3`` in JUPYTER_PATH before the user's folders, so putting
-    ``<sys.prefix>/share/jupyter`` there makes the kernel this environment's python (ipykernel installs its
-    spec there with ``python`` as the command, which jupyter_client maps to ``sys.executable``).
+    papermill counts cells with its injected-parameters cell and before it adds its error marker cells.
     """
-    env_data = os.path.join(sys.prefix, "share", "jupyter")
-    path = os.pathsep.join(p for p in (env_data, os.environ.get("JUPYTER_PATH", "")) if p)
-    return {"PLOTLY_RENDERER": REPORT_PLOTLY_RENDERER, "JUPYTER_PATH": path, "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+    import nbformat
+    from papermill.execute import ERROR_MARKER_TAG
 
-
-def run_job(job: Job, out_dir: Path, timeout: float | None = None, html: bool = True) -> Result:
-    """Execute one notebook and publish its report (see the module docstring). Never raises on cell errors."""
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp_dir = Path(tempfile.mkdtemp(prefix=f".tmp-{job.name}-", dir=out_dir))
-    tmp_nb = tmp_dir / f"{job.name}.ipynb"
-    start = time.perf_counter()
-    try:
-        try:
-            with _env(**_kernel_env()):
-                papermill.execute_notebook(
-                    str(job.path.resolve()),
-                    str(tmp_nb),
-                    parameters=job.parameters,
-                    kernel_name="python3",
-                    cwd=str(job.path.resolve().parent),
-                    progress_bar=False,
-                    log_output=False,
-                    request_save_on_cell_execute=False,
-                    execution_timeout=timeout,
-                )
-            html_text = export_html(tmp_nb) if html else None
-        except PapermillExecutionError as exc:
-            return _failure(job, out_dir, tmp_nb, start, exc, cell=exc.cell_index, source=exc.source,
-                            error=f"{exc.ename}: {exc.evalue}")
-        except Exception as exc:  # kernel died, timeout, export failure, ...
-            return _failure(job, out_dir, tmp_nb, start, exc, error=f"{type(exc).__name__}: {exc}")
-        duration = time.perf_counter() - start
-        ipynb_path = out_dir / f"{job.name}.ipynb"
-        html_path = out_dir / f"{job.name}.html"
-        if html_text is not None:
-            atomic_write_bytes(html_path, html_text.encode("utf-8"))
-        else:
-            html_path.unlink(missing_ok=True)  # would be stale next to the new notebook
-        os.replace(tmp_nb, ipynb_path)
-        (out_dir / f"{job.name}.failed.ipynb").unlink(missing_ok=True)
-        return Result(job, "ok", duration, _now(), html=html_path if html_text is not None else None,
-                      ipynb=ipynb_path)
-    finally:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-
-
-def _failure(job, out_dir, tmp_nb, start, exc, error, cell=None, source=None) -> Result:
-    cell_index = first_line = None
-    if cell is not None:
-        try:
-            cell_index = _original_cell_index(tmp_nb, cell)
-        except Exception:
-            cell_index = cell
-        lines = [ln for ln in (source or "").splitlines() if ln.strip()]
-        first_line = lines[0].strip() if lines else ""
-    kept = None
-    if tmp_nb.exists():
-        kept = out_dir / f"{job.name}.failed.ipynb"
-        os.replace(tmp_nb, kept)
-    error = error.strip().splitlines()[0] if error.strip() else type(exc).__name__
-    return Result(job, "failed", time.perf_counter() - start, _now(), error=error, cell_index=cell_index,
-                  cell_source=first_line, ipynb=kept)
+    cells = [c for c in nbformat.read(str(executed), as_version=4).cells
+             if ERROR_MARKER_TAG not in c.metadata.get("tags", [])]
+    return index - sum("injected-parameters" in c.metadata.get("tags", []) for c in cells[:index])
 
 
 def _now() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+def run_job(job: Job, out_dir: str | Path, timeout: int | None) -> Result:
+    """Execute one notebook and publish its report (see the module docstring); never raises on cell errors."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    out = Path(out_dir)
+    start = time.perf_counter()
+    # the kernel inherits this environment; patch.dict restores it afterwards
+    with tempfile.TemporaryDirectory(prefix=f"workbench-report-{job.name}-") as tmp, \
+            mock.patch.dict(os.environ, {"PLOTLY_RENDERER": REPORT_PLOTLY_RENDERER}):
+        executed = Path(tmp) / f"{job.name}.ipynb"
+        try:
+            papermill.execute_notebook(
+                str(job.path), str(executed), parameters=job.parameters, kernel_name="python3",
+                cwd=str(job.path.parent), progress_bar=False, execution_timeout=timeout,
+            )
+            html = export_html(executed)
+        except Exception as exc:  # a cell error, a timeout, a dead kernel, an export failure
+            cell = source = None
+            error = f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, PapermillExecutionError):
+                cell = _source_cell(executed, exc.cell_index)
+                source = next((ln.strip() for ln in exc.source.splitlines() if ln.strip()), "")
+                error = f"{exc.ename}: {exc.evalue}"
+            if executed.exists():
+                atomic_write_bytes(out / f"{job.name}.failed.ipynb", executed.read_bytes())
+            error = (error.strip().splitlines() or [type(exc).__name__])[0]
+            return Result(job.name, False, time.perf_counter() - start, _now(), error, cell, source)
+        atomic_write_text(out / f"{job.name}.html", html)
+        atomic_write_bytes(out / f"{job.name}.ipynb", executed.read_bytes())
+    (out / f"{job.name}.failed.ipynb").unlink(missing_ok=True)
+    return Result(job.name, True, time.perf_counter() - start, _now())
+
+
+# --- running the selection -----------------------------------------------------------------------
+
+
+def _row(job: Job, result: Result, env: dict[str, Any], parameters: dict[str, Any], previous: dict | None,
+         out: Path) -> dict[str, Any]:
+    """The index row of a run. A failed run keeps the row of the report it left in place, if any."""
+    failure = {
+        "error": result.error, "failed_cell": result.cell_index, "failed_cell_source": result.cell_source,
+        "failed_notebook": None if result.ok else f"{job.name}.failed.ipynb",
+        "failed_overrides": None if result.ok else job.parameters,
+    }
+    if not result.ok and previous and (out / f"{job.name}.ipynb").exists():
+        return {**previous, "status": "failed", "failed_at": result.timestamp, **failure}
+    keys = ("python", "torch", "transformers", "peft", "device", "git_revision", "git_dirty")
+    return {
+        "name": job.name,
+        "status": "ok" if result.ok else "failed",
+        "profile": job.profile,
+        "overrides": job.parameters,
+        "parameters": parameters,
+        "duration_s": round(result.duration_s, 2),
+        **{k: env.get(k) for k in keys},
+        "timestamp": result.timestamp,
+        "html": f"{job.name}.html" if result.ok else None,
+        "ipynb": f"{job.name}.ipynb" if result.ok else None,
+        **failure,
+    }
 
 
 def run_reports(
@@ -280,81 +351,45 @@ def run_reports(
     profile: str = "quick",
     only: Iterable[str] | None = None,
     overrides: dict[str, Any] | None = None,
-    params_dir: str | Path | None = None,
     timeout: float | None = None,
-    html: bool = True,
-    progress: bool = True,
-    log=print,
+    log: Callable[[str], Any] = print,
 ) -> list[Result]:
-    """Run the selected notebooks, publish reports and the index; returns one Result per notebook.
+    """Run the selected notebooks, publish their reports and the index; one Result per notebook.
 
-    Raises ReportConfigError (before running anything) for a missing folder, an ``only`` that matches
-    nothing, a bad profile file or an unknown parameter.
+    Raises ReportConfigError, before running anything, for a missing folder, an ``only`` that matches
+    nothing, a bad profile file, an unknown or mistyped parameter, a bad timeout or a corrupt index.
     """
-    from tqdm.auto import tqdm
-
     from workbench.notebook import environment_info
 
     nb_dir = Path(notebooks_dir)
-    if not nb_dir.is_dir():
-        raise ReportConfigError(f"notebook folder {nb_dir} does not exist (run from the repository root or pass --notebooks)")
     notebooks = select_notebooks(list_notebooks(nb_dir), only)
     if not notebooks:
-        raise ReportConfigError(f"no NN_name.ipynb notebooks in {nb_dir}")
-    jobs = plan_jobs(notebooks, profile=profile, overrides=overrides, params_dir=params_dir)
+        raise ReportConfigError(f"no NN_name.ipynb notebooks in {nb_dir} (run from the repository root or pass --notebooks)")
+    jobs = plan_jobs(notebooks, profile, overrides)
+    timeout = check_timeout(timeout, profile)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     try:
-        read_index(out)  # a corrupt index should stop us before hours of work, not after
+        previous = {r["name"]: r for r in read_index(out)}  # a corrupt index stops us before the work
     except ValueError as exc:
         raise ReportConfigError(str(exc)) from None
-
+    out.mkdir(parents=True, exist_ok=True)
     results = []
-    bar = tqdm(jobs, desc="reports", unit="notebook", disable=not progress)
-    for job in bar:
-        bar.set_postfix_str(job.name)
-        result = run_job(job, out, timeout=timeout, html=html)
+    for job in jobs:
+        log(f"run    {job.name} ({profile}{''.join(f', {k}={v!r}' for k, v in job.parameters.items())})")
+        result = run_job(job, out, timeout)
+        log(result.message())
         results.append(result)
-        (tqdm.write if progress else log)(result.message())
-        env = environment_info(seed=job.parameters.get("seed"), device=None)
-        env["device"] = _device_name(job.parameters.get("device", "auto"))
-        update_index(out, [_row(result, env, out)])
+        parameters = {**parameter_defaults(job.path), **job.parameters}
+        env = environment_info(device=None) | {"device": _device(parameters.get("device", "auto"))}
+        update_index(out, [_row(job, result, env, parameters, previous.get(job.name), out)])
     return results
 
 
-def _device_name(device: Any) -> str:
+def _device(device: Any) -> str:
+    """The device a notebook's ``device`` parameter resolves to here (``auto``: CUDA when available)."""
     from workbench.device import resolve_device
 
     try:
         return str(resolve_device(device))
-    except Exception:
+    except (RuntimeError, TypeError, ValueError):  # a bad value fails the notebook; record it as given
         return str(device)
-
-
-def _row(result: Result, env: dict[str, Any], out: Path) -> dict[str, Any]:
-    job = result.job
-    html_path = out / f"{job.name}.html"
-    ipynb_path = out / f"{job.name}.ipynb"
-    return {
-        "name": job.name,
-        "status": result.status,
-        "profile": job.profile,
-        "parameters": job.parameters,
-        "overrides": job.overrides,
-        "duration_s": round(result.duration_s, 2),
-        "python": env.get("python"),
-        "torch": env.get("torch"),
-        "transformers": env.get("transformers"),
-        "peft": env.get("peft"),
-        "device": env.get("device"),
-        "git_revision": env.get("git_revision"),
-        "git_dirty": env.get("git_dirty"),
-        "timestamp": result.timestamp,
-        # on failure these point at the previous (untouched) report, if any
-        "html": html_path.name if html_path.exists() else None,
-        "ipynb": ipynb_path.name if ipynb_path.exists() else None,
-        "error": result.error,
-        "failed_cell": result.cell_index,
-        "failed_cell_source": result.cell_source,
-        "failed_notebook": result.ipynb.name if (not result.ok and result.ipynb) else None,
-    }
