@@ -53,3 +53,15 @@ def test_mean_table_is_the_accuracy_table(sweep):
     one = r[(r.algo == "skew") & (r.intransitivity == 1.0) & (r.metric == "expected_accuracy")]["value"]
     assert len(one) == 1 and acc.loc[1.0, "skew"] == one.iloc[0]
     assert (acc["bt"] <= acc["BT ceiling"] + 1e-9).all()
+
+
+def test_figures_draw_the_summary_table(sweep):
+    from workbench.plots import prefmodels as P
+
+    fig = P.accuracy_vs_intransitivity(sweep.results)
+    acc = mean_table(sweep.results, "intransitivity", metric="expected_accuracy", split="test")
+    by_name = {t.name: t for t in fig.data}
+    assert len(fig.data) == 4 and list(by_name["skew-bilinear"].y) == acc["skew"].tolist()
+    assert list(by_name["Bayes ceiling"].x) == [0.0, 1.0] and by_name["Bayes ceiling"].line.dash == "dash"
+    curves = P.training_curves(sweep.history)
+    assert len(curves.data) == 4  # (bt, skew) x two levels
