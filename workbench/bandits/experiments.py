@@ -26,6 +26,7 @@ from workbench.bandits.offline import (
     pessimistic_maxmin, pessimistic_pointwise, pessimistic_policy_level, plug_in, plug_in_nash,
 )
 from workbench.bandits.online import run_online
+from workbench.device import make_generator
 from workbench.results import make_frame
 
 __all__ = ["OFFLINE_RUNNERS", "offline_curve", "evaluate_offline", "online_curves", "online_batch_sweep"]
@@ -69,7 +70,7 @@ def offline_curve(
     unknown = [a for a in algos if a not in OFFLINE_RUNNERS]
     if unknown:
         raise ValueError(f"unknown offline algorithm(s) {unknown}; choose from {list(OFFLINE_RUNNERS)}")
-    gen = torch.Generator(device=env.phi.device).manual_seed(int(seed))
+    gen = make_generator(seed, env.phi.device)
     b = behaviour_policy(env, coverage, base)
     full = sample_comparisons(env, max(sizes), gen, b, b, n_seeds)
     frames = [evaluate_offline(env, full.head(n), algos, gamma, lam) for n in _progress(sorted(sizes), progress, "dataset sizes")]

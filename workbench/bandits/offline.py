@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import torch
 
-from workbench.bandits.env import BanditEnv, gibbs
+from workbench.bandits.env import BanditEnv
 from workbench.bandits.estimators import Estimate, elliptic_norm
-from workbench.games import solve
+from workbench.device import make_generator
+from workbench.games import gibbs, solve
 
 __all__ = ["plug_in", "plug_in_nash", "pessimistic_pointwise", "pessimistic_policy_level", "pessimistic_maxmin"]
 
@@ -130,7 +131,7 @@ def pessimistic_maxmin(
     start = plug_in_nash(env, est)
     logits = (torch.log(start) - torch.log(env.mu)).detach()
     S, D = est.theta.shape
-    gen = torch.Generator(device=est.theta.device).manual_seed(int(seed))
+    gen = make_generator(seed, est.theta.device)
     u = torch.randn(S, D, generator=gen, dtype=est.theta.dtype, device=est.theta.device)
     u = 0.5 * u / u.norm(dim=-1, keepdim=True)
     avg, count = torch.zeros_like(logits), 0

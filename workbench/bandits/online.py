@@ -31,6 +31,7 @@ import torch
 from workbench.bandits.data import BanditComparisons, sample_comparisons
 from workbench.bandits.env import BanditEnv
 from workbench.bandits.estimators import Estimate, fit
+from workbench.device import make_generator
 from workbench.bandits.offline import plug_in
 from workbench.games import kl
 from workbench.results import make_frame
@@ -95,7 +96,7 @@ def run_online(
     if algo not in ONLINE_ALGOS:
         raise ValueError(f"unknown online algorithm {algo!r}; choose from {ONLINE_ALGOS}")
     model = model or env.model
-    gen = torch.Generator(device=env.phi.device).manual_seed(int(seed))
+    gen = make_generator(seed, env.phi.device)
     data = BanditComparisons.empty(n_seeds, env.phi.device)
     theta = torch.zeros(n_seeds, env.dim_of(model), dtype=env.phi.dtype, device=env.phi.device)
     uniform = torch.full_like(env.mu, 1.0 / env.n_actions)
