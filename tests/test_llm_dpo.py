@@ -159,6 +159,23 @@ def test_online_dpo_loss_is_the_dpo_pieces_on_its_own_samples(policy, task):
     assert max(float(g.abs().max()) for g in g_pieces) > 1e-3  # a real, non-zero gradient
 
 
+def test_online_dpo_draws_both_sides_from_the_current_policy(policy, task):
+    """Both responses of a pair ~ pi_theta (not mu): 1500 pairs, TV of each side to the exact pi below twice
+    the CLT bound, while mu is further away than that."""
+    perturb(policy, scale=0.8)
+    N = 1500
+    cfg = LoopConfig(batch_size=N, max_new_tokens=task.length)
+    ya, yb = OnlineDPO().pairs(policy, [task.prompts[1]] * N, StepContext(cfg, make_generator(4), 0))
+    pi = enumerate_logprobs(policy, task)[1].double().exp()
+    mu = enumerate_logprobs(policy, task, reference=True)[1].double().exp()
+    bound = 0.5 * float((pi * (1 - pi) / N).sqrt().sum())
+    for side in (ya, yb):
+        emp = torch.bincount(task.index(side.responses), minlength=task.n).double() / N
+        assert 0.5 * float((emp - pi).abs().sum()) < 2 * bound
+    assert 0.5 * float((mu - pi).abs().sum()) > 4 * bound
+    assert ya.responses != yb.responses  # two independent draws
+
+
 # ---------------------------------------------------------------- offline DPO through workbench.prefdata
 def write_csv(path, task, rows):
     pd.DataFrame(rows, columns=["prompt", "response_a", "response_b", "label"]).to_csv(path, index=False)

@@ -83,9 +83,8 @@ def rejection_sample_gibbs(
             rem = torch.where(taken, torch.full_like(rewards, float("-inf")), rewards)  # (B, N)
             top = rem.max(-1, keepdim=True).values  # (B, 1) r_max of this pass
             u = torch.rand((B, N), generator=generator, device=rewards.device)  # (B, N)
-            accept = ~taken & (u < torch.exp((rem - top) / beta))  # (B, N)
-            accept &= accept.long().cumsum(-1) <= need[:, None]  # stop once the row has k
-            key = torch.where(accept, t * N + pos, key)
+            accept = ~taken & (u < torch.exp((rem - top) / beta)) & (need[:, None] > 0)  # (B, N)
+            key = torch.where(accept, t * N + pos, key)  # the first k keys in (pass, position) order are kept
             taken |= accept
     order = key.argsort(dim=-1, stable=True)[:, :k]  # (B, k) accepted first, in acceptance order
     valid = key.gather(-1, order) < never[:, :k]  # (B, k)
