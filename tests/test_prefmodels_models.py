@@ -75,9 +75,15 @@ def test_judge_batches_and_checks_lengths():
 def test_tiny_backbone_errors_are_clear():
     with pytest.raises(ValueError, match="needs texts"):
         load_backbone("tiny", device="cpu")
-    with pytest.raises(ValueError, match="LoRA is for pretrained"):
-        load_backbone("tiny", texts=["a b"], finetune="lora", device="cpu")
+    with pytest.raises(ValueError, match="finetune must be 'full', 'lora' or 'frozen', got 'qlora'"):
+        load_backbone("tiny", texts=["a b"], finetune="qlora", device="cpu")
+    with pytest.raises(ValueError, match="pooling must be 'mean' or 'last', got 'max'"):
+        load_backbone("tiny", texts=["a b"], pooling="max", device="cpu")
+    with pytest.raises(ValueError, match=r"unknown field\(s\) \['hidden'\]"):
+        load_backbone("tiny", texts=["a b"], tiny=dict(hidden=8), device="cpu")
     with pytest.raises(FileNotFoundError, match="not a local Hugging Face checkpoint"):
         load_backbone("/nonexistent/model", device="cpu")
-    with pytest.raises(ValueError, match="divisible"):
+    with pytest.raises(ValueError, match="hidden_size=10 is not divisible by num_heads=3"):
         load_backbone("tiny", texts=["a b"], tiny=dict(hidden_size=10, num_heads=3), device="cpu")
+    with pytest.raises(ValueError, match="hidden_size=12 is not divisible by num_heads=4 into an even head size"):
+        load_backbone("tiny", texts=["a b"], tiny=dict(hidden_size=12, num_heads=4), device="cpu")

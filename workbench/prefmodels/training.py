@@ -9,16 +9,20 @@ resumed from a checkpoint written at step ``t`` replays exactly the same steps a
 
 Every ``eval_every`` steps (default: once per epoch) the validation log-loss and accuracy are computed,
 the best weights kept (early stopping with ``patience`` evaluations without improvement by ``min_delta``)
-and, if ``checkpoint_path`` is set, a checkpoint written atomically (temporary file + ``os.replace``) with
-model and optimizer state, step, best weights and history. ``resume=True`` continues from it.
+and, if ``checkpoint_path`` is set, a checkpoint written atomically (:func:`workbench.io.atomic_save_torch`)
+with model and optimizer state, step, best weights and history. ``resume=True`` continues from it.
+
+The loop is split into named steps (in the style of Spinning Up's ``compute_loss`` / ``update``):
+:func:`batch_indices` (which comparisons), :func:`compute_loss` (the cross-entropy of one batch),
+:func:`update` (one AdamW step), :func:`validate` (early-stopping bookkeeping) and
+:func:`write_checkpoint` / :func:`resume_state`; :func:`train` strings them together.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +31,11 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from workbench.device import make_generator
+from workbench.io import atomic_save_torch
 from workbench.prefmodels.evaluation import accuracy, log_loss
-from workbench.prefmodels.judge import load_persistent_state, persistent_state
 from workbench.prefmodels.models import PreferenceModel
+from workbench.prefmodels.persistence import load_persistent_state, persistent_state
 
 CHECKPOINT_VERSION = 1
 
@@ -93,18 +99,8 @@ def predict(model: PreferenceModel, data, batch_size: int = 256) -> torch.Tensor
 
 
 def save_checkpoint(path: str | os.PathLike, payload: dict) -> Path:
-    """``torch.save`` to a temporary file in the same folder, then ``os.replace``: never a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+    """``torch.save`` atomically (:func:`workbench.io.atomic_save_torch`): never a half-written file."""
+    return atomic_save_torch(payload, path)
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:
@@ -120,9 +116,89 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     return ck
 
 
+# ------------------------------------------------------------------------------------------ steps
+@dataclass
+class RunState:
+    """What a run carries from step to step (and what a checkpoint stores besides model and optimizer)."""
+
+    step: int = 0  # optimizer steps done
+    best_loss: float = math.inf  # best validation log-loss so far
+    best_step: int = 0  # step of best_loss
+    bad_evals: int = 0  # validations since the last improvement
+    best_state: dict[str, torch.Tensor] | None = None  # persistent weights at best_step (CPU)
+    rows: list[tuple] = field(default_factory=list)  # history rows (algo, seed, step, epoch, metric, value)
+    stopped: bool = False  # early stopping triggered
+    resumed_from: int | None = None  # step of the checkpoint resumed from
+
+
 def _epoch_perm(n: int, seed: int, epoch: int) -> torch.Tensor:
-    g = torch.Generator().manual_seed(int(np.random.SeedSequence([int(seed), int(epoch)]).generate_state(1)[0]))
+    g = make_generator(np.random.SeedSequence([int(seed), int(epoch)]).generate_state(1)[0])
     return torch.randperm(n, generator=g)
+
+
+def batch_indices(n: int, step: int, steps_per_epoch: int, batch_size: int, seed: int) -> list[int]:
+    """Indices of the comparisons of global step ``step``: slice ``step mod steps_per_epoch`` of the
+    permutation of epoch ``step // steps_per_epoch`` (seeded by ``(seed, epoch)``, so resumable)."""
+    epoch, pos = divmod(step, steps_per_epoch)
+    return _epoch_perm(n, seed, epoch)[pos * batch_size:(pos + 1) * batch_size].tolist()
+
+
+def compute_loss(model: PreferenceModel, prompts, responses_a, responses_b, labels: torch.Tensor) -> torch.Tensor:
+    """Soft-label cross-entropy ``-mean(y log sigmoid(z) + (1 - y) log sigmoid(-z))``, ``z = model.logit``."""
+    z = model.logit(prompts, responses_a, responses_b)  # (B,)
+    return F.binary_cross_entropy_with_logits(z, labels.to(z.device, z.dtype))
+
+
+def update(model: PreferenceModel, opt: torch.optim.Optimizer, params: list[torch.Tensor], batch, grad_clip: float | None) -> float:
+    """One optimizer step on ``batch = (prompts, responses_a, responses_b, labels)``; returns the loss."""
+    loss = compute_loss(model, *batch)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip:
+        torch.nn.utils.clip_grad_norm_(params, grad_clip)
+    opt.step()
+    return float(loss.detach())
+
+
+def validate(model: PreferenceModel, val, cfg: TrainConfig, name: str, st: RunState, epoch: float) -> None:
+    """Validation log-loss and accuracy into ``st.rows``; keep the best weights; set ``st.stopped`` after
+    ``cfg.patience`` validations without an improvement of ``cfg.min_delta``."""
+    frame = pd.DataFrame({"prompt": val[0], "response_a": val[1], "response_b": val[2], "label": val[3].numpy()})
+    p = predict(model, frame, cfg.eval_batch_size)
+    vl, va = log_loss(p, val[3]), accuracy(p, val[3])
+    st.rows.extend([(name, cfg.seed, st.step, epoch, "val_log_loss", vl), (name, cfg.seed, st.step, epoch, "val_accuracy", va)])
+    if vl < st.best_loss - cfg.min_delta:
+        st.best_loss, st.best_step, st.bad_evals = vl, st.step, 0
+        st.best_state = {k: v.detach().cpu().clone() for k, v in persistent_state(model).items()}
+    else:
+        st.bad_evals += 1
+        if cfg.patience and st.bad_evals >= cfg.patience:
+            st.stopped = True
+
+
+def write_checkpoint(model: PreferenceModel, opt: torch.optim.Optimizer, cfg: TrainConfig, st: RunState) -> None:
+    """Model (persistent weights) + optimizer + :class:`RunState` to ``cfg.checkpoint_path``, atomically."""
+    save_checkpoint(cfg.checkpoint_path, {
+        "version": CHECKPOINT_VERSION, "model_kind": model.kind,
+        "model": {k: v.detach().cpu() for k, v in persistent_state(model).items()},
+        "optimizer": opt.state_dict(), "step": st.step, "best_loss": st.best_loss, "best_step": st.best_step,
+        "bad_evals": st.bad_evals, "best_state": st.best_state, "history": st.rows, "stopped": st.stopped,
+        "config": asdict(cfg),
+    })
+
+
+def resume_state(model: PreferenceModel, opt: torch.optim.Optimizer, cfg: TrainConfig) -> RunState:
+    """A fresh :class:`RunState`, or the one of ``cfg.checkpoint_path`` (model and optimizer restored)."""
+    if not (cfg.resume and cfg.checkpoint_path and Path(cfg.checkpoint_path).exists()):
+        return RunState()
+    ck = load_checkpoint(cfg.checkpoint_path)
+    if ck["model_kind"] != model.kind:
+        raise ValueError(f"train: checkpoint {cfg.checkpoint_path} holds a {ck['model_kind']!r} model, not {model.kind!r}")
+    dev = model.backbone.device
+    load_persistent_state(model, {k: v.to(dev) for k, v in ck["model"].items()})
+    opt.load_state_dict(ck["optimizer"])
+    return RunState(ck["step"], ck["best_loss"], ck["best_step"], ck["bad_evals"], ck["best_state"],
+                    list(ck["history"]), ck.get("stopped", False), resumed_from=ck["step"])
 
 
 def train(model: PreferenceModel, train_data, val_data=None, config: TrainConfig | None = None, **overrides) -> TrainResult:
@@ -138,74 +214,33 @@ def train(model: PreferenceModel, train_data, val_data=None, config: TrainConfig
     n = len(x)
     if n == 0:
         raise ValueError("train: the training set is empty")
-    dev = model.backbone.device
     val = _columns(val_data) if val_data is not None and len(val_data) else None
     spe = math.ceil(n / cfg.batch_size)
     total = min(cfg.max_steps if cfg.max_steps is not None else cfg.epochs * spe, cfg.epochs * spe)
     eval_every = cfg.eval_every or spe
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-
-    step, best_loss, best_step, bad_evals, rows, resumed_from = 0, math.inf, 0, 0, [], None
-    best_state = None
-    stopped = False
-    if cfg.resume and cfg.checkpoint_path and Path(cfg.checkpoint_path).exists():
-        ck = load_checkpoint(cfg.checkpoint_path)
-        if ck["model_kind"] != model.kind:
-            raise ValueError(f"train: checkpoint {cfg.checkpoint_path} holds a {ck['model_kind']!r} model, not {model.kind!r}")
-        load_persistent_state(model, {k: v.to(dev) for k, v in ck["model"].items()})
-        opt.load_state_dict(ck["optimizer"])
-        step, best_loss, best_step, bad_evals = ck["step"], ck["best_loss"], ck["best_step"], ck["bad_evals"]
-        best_state, rows, stopped = ck["best_state"], list(ck["history"]), ck.get("stopped", False)
-        resumed_from = step
-
-    def evaluate_and_checkpoint():
-        nonlocal best_loss, best_step, bad_evals, best_state, stopped
-        epoch = step / spe
-        if val is not None:
-            p = predict(model, pd.DataFrame({"prompt": val[0], "response_a": val[1], "response_b": val[2], "label": val[3].numpy()}), cfg.eval_batch_size)
-            vl, va = log_loss(p, val[3]), accuracy(p, val[3])
-            rows.extend([(name, cfg.seed, step, epoch, "val_log_loss", vl), (name, cfg.seed, step, epoch, "val_accuracy", va)])
-            if vl < best_loss - cfg.min_delta:
-                best_loss, best_step, bad_evals = vl, step, 0
-                best_state = {k: v.detach().cpu().clone() for k, v in persistent_state(model).items()}
-            else:
-                bad_evals += 1
-                if cfg.patience and bad_evals >= cfg.patience:
-                    stopped = True
-        if cfg.checkpoint_path:
-            save_checkpoint(cfg.checkpoint_path, {
-                "version": CHECKPOINT_VERSION, "model_kind": model.kind,
-                "model": {k: v.detach().cpu() for k, v in persistent_state(model).items()},
-                "optimizer": opt.state_dict(), "step": step, "best_loss": best_loss, "best_step": best_step,
-                "bad_evals": bad_evals, "best_state": best_state, "history": rows, "stopped": stopped,
-                "config": asdict(cfg),
-            })
+    st = resume_state(model, opt, cfg)
 
     model.train()
-    bar = tqdm(total=total, initial=step, desc=f"train {name}", disable=not cfg.progress, leave=False)
+    bar = tqdm(total=total, initial=st.step, desc=f"train {name}", disable=not cfg.progress, leave=False)
     running = None
-    while step < total and not stopped:
-        epoch, pos = divmod(step, spe)
-        idx = _epoch_perm(n, cfg.seed, epoch)[pos * cfg.batch_size:(pos + 1) * cfg.batch_size].tolist()
-        z = model.logit([x[i] for i in idx], [a[i] for i in idx], [b[i] for i in idx])  # (B,)
-        loss = F.binary_cross_entropy_with_logits(z, y[idx].to(dev, z.dtype))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip:
-            torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-        opt.step()
-        step += 1
-        lv = float(loss.detach())
+    while st.step < total and not st.stopped:
+        idx = batch_indices(n, st.step, spe, cfg.batch_size, cfg.seed)
+        lv = update(model, opt, params, ([x[i] for i in idx], [a[i] for i in idx], [b[i] for i in idx], y[idx]), cfg.grad_clip)
+        st.step += 1
         running = lv if running is None else 0.9 * running + 0.1 * lv
-        rows.append((name, cfg.seed, step, step / spe, "train_loss", lv))
+        st.rows.append((name, cfg.seed, st.step, st.step / spe, "train_loss", lv))
         bar.update(1)
-        bar.set_postfix(loss=f"{running:.3f}", best_val=f"{best_loss:.3f}")
-        if step % eval_every == 0 or step == total:
-            evaluate_and_checkpoint()
+        bar.set_postfix(loss=f"{running:.3f}", best_val=f"{st.best_loss:.3f}")
+        if st.step % eval_every == 0 or st.step == total:
+            if val is not None:
+                validate(model, val, cfg, name, st, st.step / spe)
+            if cfg.checkpoint_path:
+                write_checkpoint(model, opt, cfg, st)
     bar.close()
     model.eval()
-    if cfg.restore_best and best_state is not None:
-        load_persistent_state(model, {k: v.to(dev) for k, v in best_state.items()})
-    history = pd.DataFrame(rows, columns=["algo", "seed", "step", "epoch", "metric", "value"])
-    return TrainResult(history, step, best_step, float(best_loss), bool(stopped), resumed_from, asdict(cfg))
+    if cfg.restore_best and st.best_state is not None:
+        load_persistent_state(model, {k: v.to(model.backbone.device) for k, v in st.best_state.items()})
+    history = pd.DataFrame(st.rows, columns=["algo", "seed", "step", "epoch", "metric", "value"])
+    return TrainResult(history, st.step, st.best_step, float(st.best_loss), bool(st.stopped), st.resumed_from, asdict(cfg))
