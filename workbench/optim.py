@@ -23,7 +23,7 @@ Shapes: ``x`` and ``d`` are ``(*B, n)``; ``f``, ``slope``, ``t`` and the masks a
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from typing import Callable, NamedTuple
 
 import torch
 
