@@ -435,6 +435,115 @@ def _detect_format(rec: Mapping[str, Any], file: str) -> str:
     raise PrefLoadError(f"cannot detect the format from the fields {sorted(keys)}; pass format=", file=file)
 
 
+def _check_options(format: str, on_error: str, engine: str, limit: int | None) -> str:
+    """Validate the options of `load_comparisons`; returns the format (``"plain"`` -> ``"jsonl"``)."""
+    if format == "plain":
+        format = "jsonl"
+    if format not in FORMATS:
+        raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
+    if on_error not in ("raise", "skip"):
+        raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+    if engine not in ("auto", "datasets", "python"):
+        raise ValueError(f"engine must be 'auto', 'datasets' or 'python', got {engine!r}")
+    if limit is not None and limit < 0:
+        raise ValueError(f"limit must be >= 0, got {limit}")
+    return format
+
+
+class _Skips:
+    """``on_error`` policy: raise the first bad record, or count it and keep the first reasons."""
+
+    def __init__(self, on_error: str):
+        self.on_error, self.count, self.reasons = on_error, 0, []
+
+    def __call__(self, err: PrefLoadError) -> None:
+        if self.on_error == "raise":
+            raise err
+        self.count += 1
+        if len(self.reasons) < _MAX_REASONS:
+            self.reasons.append(str(err))
+
+
+def _file_items(file: str, kind: str, engine: str, cache_dir: str | None, progress: bool
+                ) -> tuple[Iterable[Item], _LineIndex | None]:
+    """Records of one file and the map from their position to a line: ``datasets`` for parquet and large
+    files (or ``engine="datasets"``), else line by line; a text file ``datasets`` cannot parse is re-read
+    line by line so the bad line can be named."""
+    use_ds = kind == "parquet" or engine == "datasets" or (engine == "auto" and os.path.getsize(file) >= _DATASETS_MIN_BYTES)
+    if use_ds:
+        try:
+            return _iter_rows(_load_datasets(file, kind, cache_dir, progress)), _LineIndex(file, kind)
+        except Exception as e:  # noqa: BLE001 - datasets/pyarrow raise many types
+            if kind == "parquet":
+                raise PrefLoadError(f"could not read parquet file: {type(e).__name__}: {e}", file=file) from e
+    return (_iter_json_python(file) if kind == "json" else _iter_csv_python(file)), None
+
+
+def _converter(rec: Mapping[str, Any], format: str, columns: Mapping[str, str] | None, kind: str, file: str
+               ) -> tuple[str, Callable[[Mapping[str, Any]], dict[str, Any]]]:
+    """``(format name, record converter)`` for a file, the format detected from its first record if ``"auto"``."""
+    f = _detect_format(rec, file) if format == "auto" else format
+    convert = {"tldr": _convert_tldr, "hh": _convert_hh, "ultrafeedback": _convert_ultrafeedback}.get(f)
+    return ("plain" if f in ("csv", "jsonl") else f), convert or _make_plain(columns, from_text=kind == "csv")
+
+
+def _read_file(file: str, rows: list[dict[str, Any]], skips: _Skips, *, format: str, columns, engine: str,
+               cache_dir: str | None, progress: bool, limit: int | None) -> str | None:
+    """Append the converted records of ``file`` to ``rows`` (up to ``limit`` in all); returns its format
+    (None when no record could be read)."""
+    kind = _kind(file)
+    items, locate = _file_items(file, kind, engine, cache_dir, progress)
+    fmt, convert = None, None
+    for pos, rec in items:
+        line, unit = locate(pos) if locate is not None else (pos, "line")
+        if isinstance(rec, _FieldError):
+            skips(PrefLoadError(rec.message, file=file, line=line, field=rec.field, unit=unit))
+            continue
+        if convert is None:
+            fmt, convert = _converter(rec, format, columns, kind, file)
+        try:
+            row = convert(rec)
+        except _FieldError as e:
+            skips(PrefLoadError(e.message, file=file, line=line, field=e.field, unit=unit))
+            continue
+        row["source"] = os.path.basename(file)
+        row[unit] = line
+        rows.append(row)
+        if limit is not None and len(rows) >= limit:
+            break
+    return fmt
+
+
+def _place_sides(df: pd.DataFrame, side_seed: int | None) -> pd.DataFrame:
+    """Chosen/rejected rows -> ``response_a``, ``response_b``, ``label``: the chosen response goes to side b
+    where a coin from ``default_rng(side_seed)`` (one per row) says ``swapped``; ``policy_*`` / ``score_*``
+    columns follow their response. Rows already in the plain a/b schema are kept as they are."""
+    if "chosen" not in df.columns:
+        return df
+    chosen_rows = df["chosen"].notna().to_numpy()
+    if side_seed is None:
+        swapped = np.zeros(len(df), dtype=bool)
+    else:
+        swapped = np.random.default_rng(side_seed).random(len(df)) < 0.5
+    swapped &= chosen_rows
+    ch, rj = df["chosen"].to_numpy(dtype=object), df["rejected"].to_numpy(dtype=object)
+    if "response_a" not in df.columns:
+        df["response_a"] = None
+        df["response_b"] = None
+        df["label"] = np.nan
+    df.loc[chosen_rows, "response_a"] = np.where(swapped, rj, ch)[chosen_rows]
+    df.loc[chosen_rows, "response_b"] = np.where(swapped, ch, rj)[chosen_rows]
+    df.loc[chosen_rows, "label"] = np.where(swapped, 0.0, 1.0)[chosen_rows]
+    df["swapped"] = swapped
+    for base in ("policy", "score"):
+        c, r = f"{base}_chosen", f"{base}_rejected"
+        if c in df.columns and r in df.columns:
+            df[f"{base}_a"] = np.where(swapped, df[r], df[c])
+            df[f"{base}_b"] = np.where(swapped, df[c], df[r])
+            df = df.drop(columns=[c, r])
+    return df.drop(columns=["chosen", "rejected"])
+
+
 def load_comparisons(
     path: str | os.PathLike | Sequence[str | os.PathLike],
     format: str = "auto",
@@ -465,104 +574,25 @@ def load_comparisons(
         cache_dir: ``datasets`` cache directory (default: its usual one).
         progress: show ``datasets`` progress bars.
     """
-    if format == "plain":
-        format = "jsonl"
-    if format not in FORMATS:
-        raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
-    if on_error not in ("raise", "skip"):
-        raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
-    if engine not in ("auto", "datasets", "python"):
-        raise ValueError(f"engine must be 'auto', 'datasets' or 'python', got {engine!r}")
-    if limit is not None and limit < 0:
-        raise ValueError(f"limit must be >= 0, got {limit}")
+    format = _check_options(format, on_error, engine, limit)
     files = _resolve_files(path)
-
     rows: list[dict[str, Any]] = []
-    skipped = 0
-    reasons: list[str] = []
+    skips = _Skips(on_error)
     formats: dict[str, str] = {}
-
-    def fail(err: PrefLoadError) -> None:
-        nonlocal skipped
-        if on_error == "raise":
-            raise err
-        skipped += 1
-        if len(reasons) < _MAX_REASONS:
-            reasons.append(str(err))
-
     for file in files:
         if limit is not None and len(rows) >= limit:
             break
-        kind = _kind(file)
-        use_ds = kind == "parquet" or engine == "datasets" or (
-            engine == "auto" and os.path.getsize(file) >= _DATASETS_MIN_BYTES)
-        locate = _LineIndex(file, kind) if use_ds else None
-        items: Iterable[Item]
-        if use_ds:
-            try:
-                items = _iter_rows(_load_datasets(file, kind, cache_dir, progress))
-            except Exception as e:  # noqa: BLE001 - datasets/pyarrow raise many types
-                if kind == "parquet":
-                    raise PrefLoadError(f"could not read parquet file: {type(e).__name__}: {e}", file=file) from e
-                use_ds, locate = False, None  # re-read line by line to name the bad line
-        if not use_ds:
-            items = _iter_json_python(file) if kind == "json" else _iter_csv_python(file)
-        convert: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None
-        for pos, rec in items:
-            line, unit = locate(pos) if locate is not None else (pos, "line")
-            if isinstance(rec, _FieldError):
-                fail(PrefLoadError(rec.message, file=file, line=line, field=rec.field, unit=unit))
-                continue
-            if convert is None:
-                f = format
-                if f == "auto":
-                    f = _detect_format(rec, file)
-                formats[file] = "plain" if f in ("csv", "jsonl") else f
-                convert = {
-                    "tldr": _convert_tldr, "hh": _convert_hh, "ultrafeedback": _convert_ultrafeedback,
-                }.get(f) or _make_plain(columns, from_text=kind == "csv")
-            try:
-                row = convert(rec)
-            except _FieldError as e:
-                fail(PrefLoadError(e.message, file=file, line=line, field=e.field, unit=unit))
-                continue
-            row["source"] = os.path.basename(file)
-            row[unit] = line
-            rows.append(row)
-            if limit is not None and len(rows) >= limit:
-                break
-
+        fmt = _read_file(file, rows, skips, format=format, columns=columns, engine=engine, cache_dir=cache_dir,
+                         progress=progress, limit=limit)
+        if fmt is not None:
+            formats[file] = fmt
     if not rows:
         msg = f"load_comparisons: no valid record in {files}"
-        if reasons:
-            msg += f"; first problem: {reasons[0]}"
+        if skips.reasons:
+            msg += f"; first problem: {skips.reasons[0]}"
         raise PrefLoadError(msg)
-    df = pd.DataFrame(rows)
-    if "chosen" in df.columns:
-        chosen_rows = df["chosen"].notna().to_numpy()
-        if side_seed is None:
-            swapped = np.zeros(len(df), dtype=bool)
-        else:
-            swapped = np.random.default_rng(side_seed).random(len(df)) < 0.5
-        swapped &= chosen_rows
-        ch, rj = df["chosen"].to_numpy(dtype=object), df["rejected"].to_numpy(dtype=object)
-        if "response_a" not in df.columns:
-            df["response_a"] = None
-            df["response_b"] = None
-            df["label"] = np.nan
-        df.loc[chosen_rows, "response_a"] = np.where(swapped, rj, ch)[chosen_rows]
-        df.loc[chosen_rows, "response_b"] = np.where(swapped, ch, rj)[chosen_rows]
-        df.loc[chosen_rows, "label"] = np.where(swapped, 0.0, 1.0)[chosen_rows]
-        df["swapped"] = swapped
-        for base in ("policy", "score"):
-            c, r = f"{base}_chosen", f"{base}_rejected"
-            if c in df.columns and r in df.columns:
-                df[f"{base}_a"] = np.where(swapped, df[r], df[c])
-                df[f"{base}_b"] = np.where(swapped, df[c], df[r])
-                df = df.drop(columns=[c, r])
-        df = df.drop(columns=["chosen", "rejected"])
-    df = df.dropna(axis=1, how="all")
+    df = _place_sides(pd.DataFrame(rows), side_seed).dropna(axis=1, how="all")
     fmt_used = next(iter(set(formats.values()))) if len(set(formats.values())) == 1 else "mixed"
     info = {"format": fmt_used, "formats": formats, "files": files, "side_seed": side_seed,
             "on_error": on_error, "limit": limit}
-    return Comparisons.from_frame(df, source=fmt_used, skipped=skipped, skip_reasons=reasons, info=info)
+    return Comparisons.from_frame(df, source=fmt_used, skipped=skips.count, skip_reasons=skips.reasons, info=info)

@@ -288,6 +288,23 @@ def make_synthetic(
         p_true, source="synthetic", plus ``prompt_id``, ``a_id``, ``b_id`` (response index in the prompt).
     """
     styles = tuple(styles)
+    _check_synthetic_args(n_prompts, responses_per_prompt, n_pairs, intransitivity, quality_slots, response_len,
+                          styles, filler, prompt_words)
+    rng = np.random.default_rng(seed)  # one stream, drawn in this order: prompts and responses, pairs, labels
+    prompts, responses = _draw_responses(rng, n_prompts, responses_per_prompt, quality_slots, response_len, styles,
+                                         filler, prompt_words)
+    truth = SyntheticTruth(float(intransitivity), float(sharpness), int(quality_slots), styles)
+    df = _draw_comparisons(rng, truth, prompts, responses, n_pairs, soft_labels)
+    params = dict(n_prompts=n_prompts, responses_per_prompt=responses_per_prompt, n_pairs=n_pairs,
+                  intransitivity=float(intransitivity), seed=seed, sharpness=float(sharpness),
+                  quality_slots=quality_slots, response_len=response_len, styles=styles, soft_labels=soft_labels)
+    comps = Comparisons.from_frame(df, source="synthetic", info={"format": "synthetic", "params": params})
+    return comps, _with_ceilings(truth, prompts, responses, comps)
+
+
+def _check_synthetic_args(n_prompts, responses_per_prompt, n_pairs, intransitivity, quality_slots, response_len,
+                          styles, filler, prompt_words) -> None:
+    """Every `make_synthetic` argument error, named with its value."""
     if not 0.0 <= float(intransitivity) <= 1.0:
         raise ValueError(f"intransitivity must be in [0, 1], got {intransitivity}")
     if len(styles) < 3 or len(styles) % 2 == 0 or len(set(styles)) != len(styles):
@@ -304,14 +321,18 @@ def make_synthetic(
     clash = special & (set(filler) | set(prompt_words))
     if clash:
         raise ValueError(f"filler / prompt words must not contain quality or style tokens: {sorted(clash)}")
-    n_filler = response_len - quality_slots - 1
-    if n_filler > 0 and not filler:
+    if response_len - quality_slots - 1 > 0 and not filler:
         raise ValueError("filler vocabulary is empty but response_len leaves room for filler tokens")
 
-    rng = np.random.default_rng(seed)
-    truth = SyntheticTruth(float(intransitivity), float(sharpness), int(quality_slots), styles)
+
+def _draw_responses(rng: np.random.Generator, n_prompts: int, responses_per_prompt: int, quality_slots: int,
+                    response_len: int, styles: tuple[str, ...], filler: Sequence[str], prompt_words: Sequence[str]
+                    ) -> tuple[list[str], dict[str, tuple[str, ...]]]:
+    """Prompts ``"prompt i: w1 w2 w3"`` and, per prompt, distinct responses: ``quality_slots`` quality
+    tokens, one style (round-robin from a random offset) and filler, shuffled."""
     quality_vocab = np.array(["good", "okay", "bad"])
     filler_arr = np.array(list(filler)) if filler else np.array([], dtype=str)
+    n_filler = response_len - quality_slots - 1
     responses: dict[str, tuple[str, ...]] = {}
     prompts = []
     for i in range(n_prompts):
@@ -332,28 +353,34 @@ def make_synthetic(
                 raise ValueError("could not draw distinct responses: enlarge the filler vocabulary or response_len")
             ys.append(text)
         responses[prompt] = tuple(ys)
+    return prompts, responses
 
+
+def _draw_comparisons(rng: np.random.Generator, truth: SyntheticTruth, prompts: list[str],
+                      responses: dict[str, tuple[str, ...]], n_pairs: int, soft_labels: bool) -> pd.DataFrame:
+    """``n_pairs`` comparisons, prompts round-robin, a uniform pair of distinct responses in random order,
+    label ``Bernoulli(P)`` (or ``P`` with ``soft_labels``)."""
+    n_prompts, m = len(prompts), len(responses[prompts[0]])
     pid = np.arange(n_pairs) % n_prompts  # (N,)
-    m = responses_per_prompt
     ia = rng.integers(m, size=n_pairs)
     ib = (ia + rng.integers(1, m, size=n_pairs)) % m  # distinct from ia, uniform over the others
     A = [responses[prompts[p]][i] for p, i in zip(pid, ia)]
     B = [responses[prompts[p]][i] for p, i in zip(pid, ib)]
     p_true = truth.prob(A, B)  # (N,)
     labels = p_true.copy() if soft_labels else (rng.random(n_pairs) < p_true).astype(float)
-    df = pd.DataFrame({
+    return pd.DataFrame({
         "prompt": [prompts[p] for p in pid], "response_a": A, "response_b": B, "label": labels,
         "p_true": p_true, "source": "synthetic", "prompt_id": pid, "a_id": ia, "b_id": ib,
     })
-    params = dict(n_prompts=n_prompts, responses_per_prompt=responses_per_prompt, n_pairs=n_pairs,
-                  intransitivity=float(intransitivity), seed=seed, sharpness=float(sharpness),
-                  quality_slots=quality_slots, response_len=response_len, styles=styles, soft_labels=soft_labels)
-    comps = Comparisons.from_frame(df, source="synthetic", info={"format": "synthetic", "params": params})
+
+
+def _with_ceilings(truth: SyntheticTruth, prompts: list[str], responses: dict[str, tuple[str, ...]],
+                   comps: Comparisons) -> SyntheticTruth:
+    """``truth`` with its responses, per-prompt ceiling cache, dataset ceilings and cyclic-triple fraction."""
     truth = dataclasses.replace(truth, responses=responses)
     truth = dataclasses.replace(truth, _ceiling_cache={x: truth.prompt_ceilings(x) for x in prompts})
     ceil = truth.ceilings(comps)
-    truth = dataclasses.replace(
+    return dataclasses.replace(
         truth, bayes_ceiling=ceil["bayes_accuracy"], bt_ceiling=ceil["bt_accuracy"],
         cyclic_triple_fraction=truth.cyclic_triples(),
     )
-    return comps, truth
