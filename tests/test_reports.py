@@ -183,6 +183,23 @@ def test_execution_happens_outside_the_report_folder(tmp_path, monkeypatch):
     assert sorted(p.name for p in out.iterdir()) == ["01_ok.html", "01_ok.ipynb", "index.html", "index.json"]
 
 
+def test_kernel_that_never_starts_fails_its_notebook(tmp_path, monkeypatch):
+    import papermill
+
+    def no_kernel(input_path, output_path, **kwargs):
+        raise RuntimeError("Kernel died before replying to kernel_info\nmore detail")
+
+    monkeypatch.setattr(papermill, "execute_notebook", no_kernel)
+    out = tmp_path / "reports"
+    out.mkdir()
+    (out / "01_ok.failed.ipynb").write_text("{}")  # from an older failure: it would mislead
+    (result,) = run_reports(FIX, out, only=["01"], log=lambda msg: None)
+    assert result.message() == "FAILED 01_ok: RuntimeError: Kernel died before replying to kernel_info"
+    assert sorted(p.name for p in out.iterdir()) == ["index.html", "index.json"]
+    (row,) = read_index(out)
+    assert row["status"] == "failed" and row["failed_notebook"] is None and row["html"] is None
+
+
 def test_unknown_parameter_is_an_error_naming_it(tmp_path):
     rc, log = run_cli(tmp_path / "out", "--only", "01_ok", "-p", "nn", "3")
     assert rc == 2

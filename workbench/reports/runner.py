@@ -306,8 +306,11 @@ def run_job(job: Job, out_dir: str | Path, timeout: int | None) -> Result:
                 cell = _source_cell(executed, exc.cell_index)
                 source = next((ln.strip() for ln in exc.source.splitlines() if ln.strip()), "")
                 error = f"{exc.ename}: {exc.evalue}"
+            failed = out / f"{job.name}.failed.ipynb"
             if executed.exists():
-                atomic_write_bytes(out / f"{job.name}.failed.ipynb", executed.read_bytes())
+                atomic_write_bytes(failed, executed.read_bytes())
+            else:  # the kernel never ran: no executed copy, and an older one would mislead
+                failed.unlink(missing_ok=True)
             error = (error.strip().splitlines() or [type(exc).__name__])[0]
             return Result(job.name, False, time.perf_counter() - start, _now(), error, cell, source)
         atomic_write_text(out / f"{job.name}.html", html)
@@ -324,7 +327,7 @@ def _row(job: Job, result: Result, env: dict[str, Any], parameters: dict[str, An
     """The index row of a run. A failed run keeps the row of the report it left in place, if any."""
     failure = {
         "error": result.error, "failed_cell": result.cell_index, "failed_cell_source": result.cell_source,
-        "failed_notebook": None if result.ok else f"{job.name}.failed.ipynb",
+        "failed_notebook": f"{job.name}.failed.ipynb" if (out / f"{job.name}.failed.ipynb").exists() else None,
         "failed_overrides": None if result.ok else job.parameters,
     }
     if not result.ok and previous and (out / f"{job.name}.ipynb").exists():
