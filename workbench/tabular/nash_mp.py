@@ -36,7 +36,8 @@ from workbench.tabular.base import ExactOracle, SteppedMethod, TabularState, ini
 class NashMPState(TabularState):
     """Nash-MP's state: the common fields plus the per-game prox constants of
     ``prox(pi_t, o) = softmax(inv * log(pi_t) + mu_term + scale * P(. ≻ o))``, computed once at ``init``
-    (for a step that does not vary with ``t``)."""
+    for a step that does not vary with ``t`` (recomputed every step for one that does). The constants are
+    those of the method whose ``init`` made the state: step it with that method."""
 
     inv: torch.Tensor  # (*B, 1) 1 / (1 + eta)
     mu_term: torch.Tensor  # (*B, n) eta / (1 + eta) * log(mu)
