@@ -15,8 +15,8 @@ TEXTS = [
 TINY = dict(hidden_size=16, num_layers=1, num_heads=2, intermediate_size=32, max_length=16)
 
 
-def tiny(**kw):
-    return load_backbone("tiny", texts=TEXTS, tiny=TINY, device="cpu", seed=0, **kw)
+def tiny(seed=0, **kw):
+    return load_backbone("tiny", texts=TEXTS, tiny=TINY, device="cpu", seed=seed, **kw)
 
 
 def test_tiny_backbone_is_a_llama_model_from_its_config():
@@ -76,7 +76,8 @@ def test_frozen_tiny_backbone_has_no_trainable_weights():
 
 @pytest.mark.parametrize("finetune", ["full", "lora", "frozen"])
 def test_saved_model_round_trip_gives_the_same_logits(tmp_path, finetune):
-    model = build_model("skew", tiny(finetune=finetune), seed=2, rank=2)
+    # seed 3: the frozen base of a LoRA / frozen model is not what a rebuild from the spec (seed 0) draws
+    model = build_model("skew", tiny(seed=3, finetune=finetune), seed=2, rank=2)
     with torch.no_grad():  # move every weight off its init so a reload from a fresh init would differ
         for n, p in model.named_parameters():
             if p.requires_grad:
