@@ -173,12 +173,13 @@ def test_execution_happens_outside_the_report_folder(tmp_path, monkeypatch):
     def fake_execute(input_path, output_path, **kwargs):
         seen["listing"] = sorted(p.name for p in out.iterdir()) if out.exists() else []
         seen["renderer"] = os.environ.get("PLOTLY_RENDERER")
+        seen["timeout"] = kwargs["execution_timeout"]
         shutil.copy(input_path, output_path)
 
     monkeypatch.setattr(papermill, "execute_notebook", fake_execute)
     monkeypatch.setenv("PLOTLY_RENDERER", "json")
     (result,) = run_reports(FIX, out, only=["01"], log=lambda msg: None)
-    assert result.ok and seen == {"listing": [], "renderer": REPORT_PLOTLY_RENDERER}
+    assert result.ok and seen == {"listing": [], "renderer": REPORT_PLOTLY_RENDERER, "timeout": 600}  # quick
     assert os.environ["PLOTLY_RENDERER"] == "json"  # restored
     assert sorted(p.name for p in out.iterdir()) == ["01_ok.html", "01_ok.ipynb", "index.html", "index.json"]
 

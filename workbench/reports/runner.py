@@ -379,11 +379,12 @@ def run_reports(
     results = []
     for job in jobs:
         log(f"run    {job.name} ({profile}{''.join(f', {k}={v!r}' for k, v in job.parameters.items())})")
+        parameters = {**parameter_defaults(job.path), **job.parameters}
+        # versions, device and git revision as the run starts (a commit during a long run does not count)
+        env = environment_info(device=None) | {"device": _device(parameters.get("device", "auto"))}
         result = run_job(job, out, timeout)
         log(result.message())
         results.append(result)
-        parameters = {**parameter_defaults(job.path), **job.parameters}
-        env = environment_info(device=None) | {"device": _device(parameters.get("device", "auto"))}
         update_index(out, [_row(job, result, env, parameters, previous.get(job.name), out)])
     return results
 
