@@ -16,12 +16,14 @@ whose expectation is the exact gradient of ``P(pi_theta ≻ pi_bar) - beta KL(pi
 ``pi_bar`` held fixed (the KL term is the score-function estimator of the KL's gradient, as in
 :mod:`workbench.llm.nash_md_pg`; ``tests/test_llm_gradients.py`` checks it against the exact gradient).
 
-**The decay.** The paper's EMA is slow (``decay ~ 0.999``, a memory of ~1000 steps) over runs of ~10k
-steps, so the opponent trails the policy by about a tenth of the run. An EMA's memory is
-``1 / (1 - decay)`` steps; at 0.999 a run of a few hundred steps would play against (nearly) the initial
-policy ``mu`` throughout, i.e. a best response to the reference, not an equilibrium search. The default
-here is 0.99 (a memory of ~100 steps) for the lab's short runs; keep ``1 / (1 - decay)`` around a tenth
-to a half of the number of steps.
+**The decay.** An EMA's memory is ``1 / (1 - decay)`` steps. The paper's runs are long (~10k steps) with
+a slow EMA (decay ~0.999, a memory of ~1000 steps): the opponent trails the policy by about a tenth of the
+run. Over the lab's short runs that decay would keep the opponent at (nearly) the initial policy ``mu``
+throughout, i.e. train a best response to the reference instead of searching for the equilibrium. Measured
+on the tiny task (60 steps, batch 32, lr 1e-2, beta 0.1, one seed): the exact regularized exploitability
+goes 0.196 -> 0.196 with decay 0.99 (memory 100 steps, longer than the run) and 0.196 -> 0.049 with decay
+0.9 (memory 10 steps). Hence the default 0.9; keep ``1 / (1 - decay)`` around a tenth to a fifth of the
+number of steps (0.99 for runs of ~500-1000 steps, the paper's 0.999 for ~10k).
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ class NashEMAPG:
     """Hyperparameters: ``beta`` (KL strength) and ``decay`` (the opponent's EMA decay per step)."""
 
     beta: float = 0.1  # KL-regularization strength
-    decay: float = 0.99  # EMA decay per step; the paper's 0.999 suits ~10k-step runs (module docstring)
+    decay: float = 0.9  # EMA decay per step: memory 1/(1-decay) ~ a tenth of the run (module docstring)
     name: str = "Nash-EMA-PG"
 
     def __post_init__(self):
