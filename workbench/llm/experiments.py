@@ -130,6 +130,7 @@ def run_methods(
     budget: int | None = None,
     steps: Mapping[str, int] | None = None,
     seeds: Sequence[int] = (0,),
+    overrides: Mapping[str, Mapping] | None = None,
     n_evals: int | None = 6,
     prompts: Sequence[str] | None = None,
     model_name: str = "tiny",
@@ -148,6 +149,8 @@ def run_methods(
             ``None``: every method runs ``config.steps`` steps.
         steps: explicit steps for some methods (needed for one that spends no queries per step).
         seeds: one run per seed and method (the seed of the loop's generator).
+        overrides: per-method :class:`LoopConfig` fields, e.g. ``{"RLHF": {"batch_size": 8}}`` so that a
+            method with ``k`` samples per prompt spends its budget over as many steps as the others.
         n_evals: exact evaluations per run (``eval_every = ceil(steps / n_evals)``); ``None`` keeps
             ``config.eval_every``.
         prompts: the prompt pool (default: the task's prompts for this policy).
@@ -155,13 +158,18 @@ def run_methods(
     methods = labelled(trainers)
     pool = list(prompts) if prompts is not None else task_prompts(policy, task)
     initial = {k: v.clone() for k, v in policy.snapshot().items()}
+    overrides = dict(overrides or {})
+    unknown = sorted(set(overrides) - set(methods))
+    if unknown:
+        raise KeyError(f"run_methods: overrides for unknown method(s) {unknown}; methods are {list(methods)}")
+    configs = {label: replace(config, **dict(overrides.get(label, {}))) for label in methods}
     if budget is None:
         per_step = {label: 0 for label in methods}
-        plan = {label: int(dict(steps or {}).get(label, config.steps)) for label in methods}
+        plan = {label: int(dict(steps or {}).get(label, configs[label].steps)) for label in methods}
     else:
         per_step = {}
         for label, t in methods.items():
-            per_step[label] = queries_per_step(t, policy, _judge_for(judge, label), pool, config)
+            per_step[label] = queries_per_step(t, policy, _judge_for(judge, label), pool, configs[label])
         plan = plan_steps(budget, per_step, steps)
     frames, finals = [], []
     try:
@@ -169,8 +177,8 @@ def run_methods(
             for label, trainer in methods.items():
                 policy.load_snapshot(initial)
                 n = plan[label]
-                every = config.eval_every if n_evals is None else max(1, math.ceil(n / n_evals))
-                cfg = replace(config, steps=n, seed=int(seed), eval_every=every)
+                every = configs[label].eval_every if n_evals is None else max(1, math.ceil(n / n_evals))
+                cfg = replace(configs[label], steps=n, seed=int(seed), eval_every=every)
                 run = train(trainer, policy, _judge_for(judge, label), pool, cfg, evaluator=evaluator,
                             model_name=model_name, progress=progress)
                 frames.append(run.frame.assign(algo=label))
