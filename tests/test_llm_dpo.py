@@ -96,8 +96,9 @@ def test_online_dpo_sampled_gradient_matches_the_exact_expected_gradient(policy,
     trainer's parameter gradient is exactly ``J^T`` of the pieces' gradient on its own samples. Tolerance:
     each entry of the sampled mean lies within 5 of its own standard errors (the per-sample variance is
     computed in closed form below); with X n = 108 entries a correct estimator fails with probability
-    < 1e-4 (measured: max z = 3.0, seed 7). A biased label (Bernoulli(sqrt P)) gives z = 15.5. In parameter space the noise is much larger than the signal (relative error 0.65 at N = 2e4,
-    0.06 at N = 1e6), so a parameter-space check would need far more samples for the same power."""
+    < 1e-4 (measured: max z = 3.0, seed 7; a biased label, Bernoulli(sqrt P), gives z = 15.5). In parameter
+    space the noise is much larger than the signal (relative error 0.65 at N = 2e4, 0.06 at N = 1e6), so a
+    parameter-space check would need far more samples for the same power."""
     perturb(policy, scale=0.5)
     beta, N, X, n = 0.5, 400_000, task.n_prompts, task.n
     P = task.preference_matrix().float()  # (X, n, n)
@@ -107,7 +108,8 @@ def test_online_dpo_sampled_gradient_matches_the_exact_expected_gradient(policy,
     pi = pi / pi.sum(-1, keepdim=True)  # (X, n)
 
     # exact: every pair, weighted by pi(a) pi(b) / X, soft label P(a ≻ b)
-    h_all = dpo_margin(logp[:, :, None], logp_ref[:, :, None], logp[:, None, :], logp_ref[:, None, :], beta)  # (X, n, n)
+    h_all = dpo_margin(logp[:, :, None], logp_ref[:, :, None], logp[:, None, :], logp_ref[:, None, :],
+                       beta)  # (X, n, n)
     w = pi[:, :, None] * pi[:, None, :] / X  # (X, n, n)
     exact = (w * dpo_loss(h_all.reshape(-1), P.reshape(-1), reduction="none").reshape(X, n, n)).sum()
     (g_exact,) = torch.autograd.grad(exact, [logp], retain_graph=True)

@@ -2,9 +2,9 @@
 
 Draw ``n`` responses ``y_1..y_n ~ mu(.|x)`` independently, score each with the reward judge (``n`` reward
 queries per prompt) and keep the best. On an enumerable task its distribution is known in closed form
-(Beirami et al. 2024, arXiv 2401.01879, Lemma 1): order the responses by reward, ties going to the lower enumeration index,
-let ``F(y) = mu(y' <= y)`` be the reference CDF in that order and ``F_<(y) = F(y) - mu(y)``; the best of ``n``
-is ``y`` exactly when all ``n`` draws are ``<= y`` and not all are ``< y``:
+(Beirami et al. 2024, arXiv 2401.01879, Lemma 1): order the responses by reward, ties going to the lower
+enumeration index, let ``F(y) = mu(y' <= y)`` be the reference CDF in that order and ``F_<(y) = F(y) - mu(y)``;
+the best of ``n`` is ``y`` exactly when all ``n`` draws are ``<= y`` and not all are ``< y``:
 
     P(best = y | x) = F(y)^n - F_<(y)^n.
 
@@ -45,7 +45,8 @@ def best_of_n_distribution(mu: torch.Tensor, rewards: torch.Tensor, n: int) -> t
     if isinstance(n, bool) or int(n) != n or n < 1:
         raise ValueError(f"best_of_n_distribution: n must be an integer >= 1; got {n!r}")
     if mu.shape != rewards.shape:
-        raise ValueError(f"best_of_n_distribution: mu {tuple(mu.shape)} and rewards {tuple(rewards.shape)} differ in shape")
+        raise ValueError(f"best_of_n_distribution: mu {tuple(mu.shape)} and rewards {tuple(rewards.shape)} "
+                         "differ in shape")
     if bool((mu < 0).any()):
         raise ValueError(f"best_of_n_distribution: mu has a negative entry {float(mu.min())!r}")
     mu = mu / mu.sum(-1, keepdim=True)

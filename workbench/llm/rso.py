@@ -60,7 +60,8 @@ def rejection_sample_gibbs(
     B, N = rewards.shape
     k = int(num_samples)
     if k < 1 or (r_max is None and k > N):
-        raise ValueError(f"rejection_sample_gibbs: num_samples must lie in [1, {N}] (the candidates); got {num_samples!r}")
+        raise ValueError(f"rejection_sample_gibbs: num_samples must lie in [1, {N}] (the candidates); "
+                         f"got {num_samples!r}")
     pos = torch.arange(N, device=rewards.device).expand(B, N)  # (B, N)
     never = torch.full((B, N), 2 * N * (k + 1), dtype=torch.long, device=rewards.device)  # sorts last
     if r_max is not None:
