@@ -170,3 +170,16 @@ def test_pool_mean_and_last_on_hand_made_tensors():
     assert torch.equal(pool(h, left, "mean"), torch.tensor([[3.0, 4.0], [8.0, 9.0]]))
     with pytest.raises(ValueError, match="got 'max'"):
         pool(h, right, "max")
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_encode_matches_the_tokenizers_own_padding_and_truncation(side):
+    bb = tiny()
+    bb.tokenizer.padding_side = side
+    probe = TEXTS + ["play", "a much longer text " * 5 + "[SEP] with its end kept"]
+    for _ in range(2):  # the second call reads the memo
+        enc = bb.encode(probe)
+        ref = bb.tokenizer(probe, padding=True, truncation=True, max_length=TINY["max_length"], return_tensors="pt")
+        assert torch.equal(enc["input_ids"], ref["input_ids"]) and torch.equal(enc["attention_mask"], ref["attention_mask"])
+    bb.spec.max_length = 4  # a new max_length invalidates the memo
+    assert bb.encode(probe)["input_ids"].shape == (len(probe), 4)

@@ -112,6 +112,9 @@ class Backbone(nn.Module):
         self.tokenizer = tokenizer
         self.spec = spec
         self.hidden_size = int(model.config.hidden_size)
+        self.cache_size = 200_000  # texts whose token ids are memoized (see token_ids)
+        self._ids: dict[str, list[int]] = {}
+        self._ids_max_length = spec.max_length
 
     @property
     def device(self) -> torch.device:
@@ -122,11 +125,36 @@ class Backbone(nn.Module):
         sep = f" {self.spec.separator} " if self.spec.separator.strip() else self.spec.separator
         return sep.join(str(p) for p in parts)
 
+    def token_ids(self, texts: list[str]) -> list[list[int]]:
+        """Token ids of each text, truncated to ``spec.max_length`` by the tokenizer (special tokens kept).
+
+        Memoized per text (up to ``cache_size`` texts, then the memo is cleared): training revisits the
+        same texts every epoch, and tokenizing them again costs as much as the tiny model's forward pass.
+        """
+        if self._ids_max_length != self.spec.max_length:  # the memo is only valid for one max_length
+            self._ids.clear()
+            self._ids_max_length = self.spec.max_length
+        todo = list(dict.fromkeys(t for t in texts if t not in self._ids))
+        if todo:
+            if len(self._ids) + len(todo) > self.cache_size:
+                self._ids.clear()
+            enc = self.tokenizer(todo, truncation=True, max_length=self.spec.max_length)["input_ids"]
+            self._ids.update(zip(todo, enc))
+        return [self._ids[t] for t in texts]
+
     def encode(self, texts: list[str]) -> dict[str, torch.Tensor]:
-        enc = self.tokenizer(
-            list(texts), padding=True, truncation=True, max_length=self.spec.max_length, return_tensors="pt"
-        )
-        return {"input_ids": enc["input_ids"].to(self.device), "attention_mask": enc["attention_mask"].to(self.device)}
+        """Padded ``input_ids`` and ``attention_mask``, ``(B, T)`` each, on the backbone's device; padding on
+        the tokenizer's ``padding_side`` with its ``pad_token_id`` (what ``tokenizer(..., padding=True)`` gives)."""
+        ids = self.token_ids([str(t) for t in texts])
+        T = max(1, max(len(x) for x in ids))
+        input_ids = torch.full((len(ids), T), int(self.tokenizer.pad_token_id), dtype=torch.long)  # (B, T)
+        mask = torch.zeros((len(ids), T), dtype=torch.long)  # (B, T)
+        left = getattr(self.tokenizer, "padding_side", "right") == "left"
+        for i, x in enumerate(ids):
+            cols = slice(T - len(x), T) if left else slice(0, len(x))
+            input_ids[i, cols] = torch.tensor(x, dtype=torch.long)
+            mask[i, cols] = 1
+        return {"input_ids": input_ids.to(self.device), "attention_mask": mask.to(self.device)}
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         mask = bidirectional_mask(attention_mask) if self.spec.bidirectional else attention_mask
