@@ -197,7 +197,7 @@ class OfflineDPO:
 
     data: PairSet  # the comparison set (converted from Comparisons at construction)
     beta: float = 0.1  # KL strength: the implicit reward is beta * log(pi / mu)
-    batch_size: int | None = None  # records per step (None: the loop's batch_size)
+    batch_size: int | None = None  # records per step, global over processes (None: the loop's batch_size)
     name: str = "DPO"
 
     def __post_init__(self):
@@ -215,10 +215,14 @@ class OfflineDPO:
         return None
 
     def loss(self, policy: Policy, judge, prompts: list[str], state, ctx: StepContext) -> StepOut:
-        """A minibatch of records drawn with replacement by ``ctx.generator`` (``prompts`` only sets its size);
-        no preference query is spent."""
-        B = self.batch_size or len(prompts)
-        idx = torch.randint(len(self.data), (B,), generator=ctx.generator, device=ctx.generator.device).tolist()
+        """A minibatch of records drawn with replacement (``prompts`` only sets its size); no preference query is
+        spent. Under several processes this process takes its slice of one global draw
+        (:meth:`~workbench.llm.loop.StepContext.draw_shard`): the global minibatch does not depend on their number."""
+        if self.batch_size is not None and self.batch_size % ctx.processes:
+            raise ValueError(f"{self.name}: batch_size={self.batch_size} (records per step, global) must be divisible "
+                             f"by the number of processes ({ctx.processes})")
+        B = self.batch_size // ctx.processes if self.batch_size else len(prompts)  # records on this process
+        idx = ctx.draw_shard(len(self.data), B).tolist()  # (B,)
         d = self.data
         xs = [d.prompts[i] for i in idx]
         ra = rollout_from_texts(policy, xs, [d.responses_a[i] for i in idx])

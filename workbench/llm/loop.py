@@ -16,6 +16,15 @@ with a different config or trainer is refused, naming the fields that differ.
 
 The result is a tidy frame in the shared schema (:mod:`workbench.results`): ``algo, seed, step, queries,
 metric, value`` plus the LLM lab's knobs ``model, beta``; ``queries`` counts preference (or reward) queries.
+
+**Several processes** (``accelerate launch``, :mod:`workbench.llm.distributed`): every trainer runs
+data-parallel unchanged. ``batch_size`` stays the global batch (divisible by the number of processes), each
+process draws its slice of the global prompt batch and samples its own responses, DDP averages the
+gradients, queries and tokens are summed and the recorded statistics averaged over processes, the main
+process evaluates (its scores are broadcast, so every process returns the same frame) and writes the
+checkpoint, which holds the global state and resumes on any number of processes (what is bitwise identical
+is stated in :mod:`workbench.llm.distributed`). One process is the same code path, with the same numbers as
+before ``accelerate`` was added.
 """
 
 from __future__ import annotations
@@ -30,6 +39,8 @@ from tqdm.auto import tqdm
 
 from workbench.device import make_generator
 from workbench.io import atomic_save_torch
+from workbench.llm.distributed import (broadcast_from_main, child_seed, forward_through, local_batch,
+                                       make_accelerator, reduce_step, same_device)
 from workbench.llm.policy import Policy
 from workbench.results import make_frame
 
@@ -62,11 +73,27 @@ class LoopConfig:
 
 @dataclass
 class StepContext:
-    """What a trainer's ``loss`` may use besides the policy and the judge."""
+    """What a trainer's ``loss`` may use besides the policy and the judge.
+
+    ``generator`` is this process's sampling stream; ``shared`` the global stream, identical on every
+    process (``None``: the same as ``generator``, the single-process case); ``rank`` / ``processes`` locate this
+    process's shard of the global batch (:mod:`workbench.llm.distributed`)."""
 
     config: LoopConfig
     generator: torch.Generator
     step: int
+    rank: int = 0
+    processes: int = 1
+    shared: torch.Generator | None = None
+
+    def draw_shard(self, high: int, n: int) -> torch.Tensor:
+        """``n`` indices in ``[0, high)``, this process's slice of ONE global draw of ``n * processes`` indices
+        from the shared stream (uniform, with replacement), ``(n,)``: the global draw, hence the union of the
+        processes' minibatches, does not depend on the number of processes. One process: the draw
+        ``torch.randint(high, (n,), generator=generator)``."""
+        gen = self.shared if self.shared is not None else self.generator
+        idx = torch.randint(high, (n * self.processes,), generator=gen, device=gen.device)  # (n W,)
+        return idx[self.rank * n:(self.rank + 1) * n]  # (n,)
 
 
 @dataclass
@@ -136,6 +163,8 @@ def train(
     resume: bool = False,
     model_name: str = "tiny",
     progress: bool = True,
+    accelerator=None,
+    stop_after: int | None = None,
 ) -> TrainRun:
     """Train ``policy`` with ``trainer`` against ``judge`` on ``prompts``; returns a :class:`TrainRun`.
 
@@ -150,14 +179,31 @@ def train(
         checkpoint: file written atomically after every evaluation (never half-written).
         resume: continue from ``checkpoint`` (same config and trainer, else a clear error).
         model_name: the ``model`` knob of the rows.
+        progress: show a progress bar (on the main process).
+        accelerator: an ``accelerate.Accelerator`` (default: :func:`~workbench.llm.distributed.make_accelerator`,
+            which under ``accelerate launch`` spans every process); the policy must already be on its
+            ``device`` when there are several processes.
+        stop_after: leave the run after this step (a planned interruption, e.g. a job's time slice): a
+            multiple of ``eval_every``, so the checkpoint it leaves is one the uninterrupted run writes too;
+            ``resume=True`` later continues to ``config.steps``, on any number of processes.
     """
     if not prompts:
         raise ValueError("train: the prompt pool is empty")
+    if stop_after is not None and (stop_after < 1 or stop_after % config.eval_every):
+        raise ValueError(f"train: stop_after={stop_after!r} must be a positive multiple of eval_every="
+                         f"{config.eval_every} (a step that writes a checkpoint)")
     params = [p for _, p in policy.trainable()]
     if not params:
         raise ValueError("train: the policy has no trainable weights")
+    acc = accelerator if accelerator is not None else make_accelerator()
+    rank, world, main = acc.process_index, acc.num_processes, acc.is_main_process
+    local = local_batch(config.batch_size, world)  # prompts per process
+    if world > 1 and not same_device(policy.device, acc.device):
+        raise ValueError(f"train: {world} processes but the policy is on {policy.device}, not this process's device "
+                         f"{acc.device}; load it with device=workbench.llm.distributed.local_device()")
     opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    gen = make_generator(config.seed, policy.device)
+    wrapper, opt = acc.prepare(policy.model, opt)  # DDP-wrapped with several processes (weights synced from rank 0)
+    gen = make_generator(config.seed, policy.device)  # the global stream (identical on every process)
     state = trainer.init(policy)
     rows: list[tuple] = []
     step, queries, tokens = 0, 0, 0
@@ -174,36 +220,46 @@ def train(
         rows, step, queries, tokens = payload["rows"], payload["step"], payload["queries"], payload["tokens"]
 
     def record(stats: dict[str, float]) -> None:
-        scores = evaluator.score(policy) if evaluator is not None else {}
+        scores = evaluator.score(policy) if evaluator is not None and main else {}
+        scores = broadcast_from_main(acc, scores)
         for metric, value in {**scores, **stats}.items():
             rows.append((trainer.name, config.seed, step, queries, metric, float(value), model_name, beta))
-        if ckpt is not None:
+        if ckpt is not None and main:
             atomic_save_torch({
                 "version": CHECKPOINT_VERSION, "config": asdict(config), "trainer": _describe(trainer),
                 "weights": {k: v.cpu() for k, v in policy.snapshot().items()}, "optimizer": opt.state_dict(),
                 "generator": gen.get_state(), "trainer_state": state, "rows": rows, "step": step,
-                "queries": queries, "tokens": tokens,
+                "queries": queries, "tokens": tokens, "processes": world,
             }, ckpt)
 
     if step == 0 and not rows:
         record({})
     policy.model.train()
-    bar = tqdm(total=config.steps, initial=step, desc=trainer.name, disable=not progress, leave=False)
-    while step < config.steps:
-        idx = torch.randint(len(prompts), (config.batch_size,), generator=gen, device=gen.device)  # (B,)
-        batch = [prompts[i] for i in idx.tolist()]
-        out = trainer.loss(policy, judge, batch, state, StepContext(config, gen, step))
-        opt.zero_grad(set_to_none=True)
-        out.loss.backward()
+    bar = tqdm(total=config.steps, initial=step, desc=trainer.name, disable=not (progress and main), leave=False)
+    last = config.steps if stop_after is None else min(config.steps, stop_after)
+    while step < last:
+        idx = torch.randint(len(prompts), (config.batch_size,), generator=gen, device=gen.device)  # (B,) global
+        batch = [prompts[i] for i in idx[rank * local:(rank + 1) * local].tolist()]  # (B / W,) this process's
+        sampler = gen if world == 1 else make_generator(child_seed(config.seed, step, rank), policy.device)
+        ctx = StepContext(config, sampler, step, rank=rank, processes=world, shared=gen)
+        with forward_through(policy, wrapper):
+            out = trainer.loss(policy, judge, batch, state, ctx)
+            opt.zero_grad(set_to_none=True)
+            acc.backward(out.loss)  # DDP all-reduces (averages) the gradients here
         if config.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+            acc.clip_grad_norm_(params, config.grad_clip)
         opt.step()
         state = trainer.after_step(policy, state)
-        step, queries, tokens = step + 1, queries + out.queries, tokens + out.tokens
+        q, t, loss, stats = reduce_step(acc, policy.device, out.queries, out.tokens, float(out.loss.detach()),
+                                        out.stats)
+        step, queries, tokens = step + 1, queries + q, tokens + t
         bar.update(1)
         if step % config.eval_every == 0 or step == config.steps:
-            record({"loss": float(out.loss.detach()), **out.stats})
+            record({"loss": loss, **stats})
     bar.close()
+    acc.wait_for_everyone()  # the last checkpoint is on disk before any process returns
+    if world > 1 and accelerator is None:
+        acc.free_memory()  # drops the DDP wrapper and, with it, its gradient hooks on the policy's weights
     policy.model.eval()
     frame = make_frame(rows, knobs="llm")
     return TrainRun(frame, state, step, queries, tokens)
