@@ -24,6 +24,7 @@ Other columns (ids, ``swapped``, scores, ...) are kept as they are.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -199,7 +200,8 @@ class Comparisons:
 
         Prompts are shuffled with ``numpy.random.default_rng(seed)`` and cut into consecutive groups
         whose sizes are the rounded ``fractions`` of the number of distinct prompts (every part with a
-        positive fraction gets at least one prompt when there are enough). Returns one `Comparisons`
+        positive fraction gets at least one prompt when there are enough; with fewer prompts than
+        parts, a `UserWarning` names the empty parts). Returns one `Comparisons`
         per fraction, in the same order; row order inside a part follows the original data.
         """
         fr = np.asarray(fractions, dtype=float)
@@ -225,4 +227,8 @@ class Comparisons:
             keep = set(perm[bounds[k]: bounds[k + 1]])
             mask = self.frame["prompt"].isin(keep).to_numpy()
             parts.append(self._with_frame(self.frame[mask], split={"part": k, "fractions": tuple(fr), "seed": seed}))
+        empty = [k for k in range(len(fr)) if fr[k] > 0 and len(parts[k]) == 0]
+        if empty:
+            warnings.warn(f"Comparisons.split: part(s) {empty} of fractions {tuple(fractions)} came out empty: "
+                          f"{n} distinct prompt(s) cannot fill {int(np.sum(fr > 0))} parts", stacklevel=2)
         return tuple(parts)

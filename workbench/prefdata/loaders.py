@@ -11,13 +11,16 @@ format          one record
                 "split", "extra": {"confidence"}}``; ``summaries[choice]`` is preferred. The prompt is
                 ``"SUBREDDIT: r/<subreddit>\\nTITLE: <title>\\nPOST: <post>"`` (the post alone when
                 there is no title / subreddit; the ``article`` when there is no post, CNN/DM rows).
+                Kept: ``worker``, ``batch`` (annotator identity), each summary's ``note``, ``title`` /
+                ``subreddit`` / ``site``.
 ``hh``          Anthropic HH-RLHF (``*/train.jsonl.gz``): ``{"chosen": str, "rejected": str}``, both
                 full transcripts ``"\\n\\nHuman: ...\\n\\nAssistant: ..."``; the prompt is the shared
                 prefix up to and including its last ``"\\n\\nAssistant:"``, the responses the rest.
 ``ultrafeedback`` UltraFeedback-binarized (``data/train_prefs-*.parquet``): ``{"prompt": str,
                 "prompt_id", "chosen": [{"role", "content"}, ...], "rejected": [...], "messages",
                 "score_chosen": float, "score_rejected": float}``; the response is the content of the
-                final assistant message. TRL-style HH (``prompt`` + message lists) reads the same way.
+                final assistant message; the prompt is ``prompt``, else the user turn's content verbatim
+                (multi-turn context rendered). TRL-style HH (``prompt`` + message lists) reads the same way.
 ``csv``/``jsonl`` the plain schema: ``prompt, response_a, response_b, label`` (label in [0, 1],
                 1 = ``response_a`` preferred, soft labels allowed), or ``prompt, chosen, rejected``.
 =============== ======================================================================================
@@ -25,7 +28,8 @@ format          one record
 For the chosen/rejected formats the preferred response is placed on side ``a`` or ``b`` at random
 (``numpy.random.default_rng(side_seed)``, one coin per kept record; column ``swapped`` is True where
 ``response_a`` is the rejected one, so ``label = 1 - swapped``). ``side_seed=None`` keeps the chosen
-response as ``response_a`` (all labels 1).
+response as ``response_a`` (all labels 1). Ties (identical chosen and rejected texts, or equal scores)
+get ``label = 0.5`` and ``tie = True``.
 
 Reading: the ``datasets`` library (``load_dataset("json" | "csv" | "parquet", data_files=...)``) reads
 large files and every parquet file; small JSON-lines / CSV files (and any JSON file ``datasets`` cannot
@@ -33,7 +37,8 @@ parse) are read line by line in Python so a malformed record can be named by fil
 fetched from a hub. A malformed record (missing field, empty text, wrong type, invalid UTF-8, broken JSON
 line, bad CSV row) raises `PrefLoadError` naming the file, line (or row, for parquet) and field; with
 ``on_error="skip"`` it is dropped and counted (``comparisons.skipped``, first reasons in
-``comparisons.skip_reasons``).
+``comparisons.skip_reasons``). A damaged ``.gz`` (truncated, garbled, not gzip) is named by file and
+line; the complete records before the damage are kept under ``on_error="skip"``.
 """
 
 from __future__ import annotations
@@ -42,8 +47,10 @@ import csv
 import glob
 import gzip
 import io
+import itertools
 import json
 import os
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -77,6 +84,13 @@ class _FieldError(Exception):
     def __init__(self, field: str | None, message: str):
         super().__init__(message)
         self.field, self.message = field, message
+
+
+class _FileDamage(_FieldError):
+    """A damaged file (gzip stream): the end of what can be read; always listed in ``skip_reasons``."""
+
+    def __init__(self, message: str):
+        super().__init__(None, message)
 
 
 # ----------------------------------------------------------------------------- record converters
@@ -131,11 +145,15 @@ def _convert_tldr(rec: Mapping[str, Any]) -> dict[str, Any]:
         raise _FieldError("choice", f"expected 0 or 1 (integer), got {_short(choice)}")
     c = int(choice)
     pol = [s.get("policy") for s in summaries]
+    note = [s.get("note") for s in summaries]
     extra = rec.get("extra") if isinstance(rec.get("extra"), Mapping) else {}
     return {
         "prompt": prompt, "chosen": texts[c], "rejected": texts[1 - c],
         "id": info.get("id"), "policy_chosen": pol[c], "policy_rejected": pol[1 - c],
+        "note_chosen": note[c], "note_rejected": note[1 - c],
         "confidence": extra.get("confidence"), "orig_split": rec.get("split"),
+        "worker": rec.get("worker"), "batch": rec.get("batch"),
+        "title": info.get("title"), "subreddit": info.get("subreddit"), "site": info.get("site"),
     }
 
 
@@ -180,12 +198,12 @@ def _render(msgs: Sequence[Mapping[str, Any]]) -> str:
 def _convert_ultrafeedback(rec: Mapping[str, Any]) -> dict[str, Any]:
     a, ctx_a = _final_assistant(_get(rec, "chosen"), "chosen")
     b, _ = _final_assistant(_get(rec, "rejected"), "rejected")
-    if rec.get("prompt") is not None:
-        prompt = _text(rec["prompt"], "prompt")
-        if len(ctx_a) > 1:  # multi-turn: keep the whole context as the prompt
-            prompt = _render(ctx_a)
-    elif ctx_a:
+    if len(ctx_a) > 1:  # multi-turn: keep the whole context as the prompt
         prompt = _text(_render(ctx_a), "chosen")
+    elif rec.get("prompt") is not None:
+        prompt = _text(rec["prompt"], "prompt")
+    elif ctx_a:  # one user turn: the prompt is its content, as in the files that have a `prompt` field
+        prompt = _text(ctx_a[0]["content"], "chosen[0].content")
     else:
         raise _FieldError("prompt", "missing field (and no context messages before the response)")
     out: dict[str, Any] = {"prompt": prompt, "chosen": a, "rejected": b}
@@ -243,6 +261,56 @@ def _open_bytes(path: str):
     return gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")
 
 
+_GZ_CHUNK = 1024  # compressed bytes fed to zlib at a time: a damaged block loses little of what precedes it
+
+
+def _gz_lines(path: str) -> Iterator[bytes]:
+    """Lines of a gzip file (every member), decompressed incrementally so that every complete line before
+    a damaged or truncated spot is delivered; the damage itself raises `_FieldError` (after those lines)."""
+    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    buf, fed, in_member = b"", False, False  # fed: any byte read; in_member: a member begun, not ended
+    with open(path, "rb") as f:
+        while chunk := f.read(_GZ_CHUNK):
+            while chunk:
+                if not in_member and fed and not chunk.strip(b"\0"):  # zero padding after a member
+                    break
+                try:
+                    buf += d.decompress(chunk)
+                except zlib.error as e:
+                    what = "damaged gzip data" if fed else "not a gzip file"
+                    raise _FileDamage(f"{what} ({e})") from None
+                fed, in_member, chunk = True, True, b""
+                if d.eof:  # end of a member: the next one (if any) starts in unused_data
+                    chunk, in_member = d.unused_data, False
+                    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            *lines, buf = buf.split(b"\n")
+            for line in lines:
+                yield line + b"\n"
+    if not fed:
+        raise _FileDamage("empty file (not a gzip stream)")
+    if in_member:
+        raise _FileDamage("truncated gzip file (the data ends before the end-of-stream marker)")
+    if buf:
+        yield buf
+
+
+def _raw_lines(path: str) -> Iterator[tuple[int, bytes | _FieldError]]:
+    """``(line number, raw line)`` of a text file (gzip or not); a damaged ``.gz`` ends with one
+    ``(line, _FieldError)`` item after the last complete line read before the damage."""
+    lineno = 0
+    if not path.endswith(".gz"):
+        with open(path, "rb") as f:
+            for lineno, raw in enumerate(f, start=1):
+                yield lineno, raw
+        return
+    try:
+        for raw in _gz_lines(path):
+            lineno += 1
+            yield lineno, raw
+    except _FieldError as e:
+        yield lineno + 1, e
+
+
 def _kind(path: str) -> str:
     p = path[:-3] if path.endswith(".gz") else path
     ext = os.path.splitext(p)[1].lower()
@@ -268,47 +336,61 @@ Item = tuple[int, "Mapping[str, Any] | _FieldError"]  # (line or row, record or 
 
 def _iter_json_python(path: str) -> Iterator[Item]:
     """JSON lines, line by line (or a JSON array / single object read whole)."""
-    with _open_bytes(path) as f:
-        head = f.read(4096)
-    first = head.lstrip()[:1]
-    if first == b"[":
-        with _open_bytes(path) as f:
-            try:
-                data = json.loads(_decode(f.read()))
-            except _FieldError as e:
-                yield 1, e
+    lines = _raw_lines(path)
+    peek: list[tuple[int, bytes | _FieldError]] = []
+    for item in lines:
+        peek.append(item)
+        if isinstance(item[1], _FieldError) or item[1].strip():
+            break
+    first = peek[-1][1] if peek else b""
+    if isinstance(first, bytes) and first.lstrip()[:1] == b"[":
+        raw = []
+        for lineno, line in itertools.chain(peek, lines):
+            if isinstance(line, _FieldError):
+                yield lineno, line
                 return
-            except json.JSONDecodeError as e:
-                yield e.lineno, _FieldError(None, f"invalid JSON: {e.msg} (column {e.colno})")
-                return
+            raw.append(line)
+        try:
+            data = json.loads(_decode(b"".join(raw)))
+        except _FieldError as e:
+            yield 1, e
+            return
+        except json.JSONDecodeError as e:
+            yield e.lineno, _FieldError(None, f"invalid JSON: {e.msg} (column {e.colno})")
+            return
         for i, rec in enumerate(data):
             yield i + 1, rec if isinstance(rec, Mapping) else _FieldError(None, f"record {i} is not an object")
         return
-    with _open_bytes(path) as f:
-        for lineno, raw in enumerate(f, start=1):
-            if not raw.strip():
-                continue
-            try:
-                text = _decode(raw)
-                rec = json.loads(text.rstrip("\r\n"))
-            except _FieldError as e:
-                yield lineno, e
-                continue
-            except json.JSONDecodeError as e:
-                yield lineno, _FieldError(None, f"invalid JSON: {e.msg} (column {e.colno})")
-                continue
-            yield lineno, rec if isinstance(rec, Mapping) else _FieldError(
-                None, f"expected a JSON object, got {type(rec).__name__}")
+    for lineno, raw in itertools.chain(peek, lines):
+        if isinstance(raw, _FieldError):
+            yield lineno, raw
+            return
+        if not raw.strip():
+            continue
+        try:
+            text = _decode(raw)
+            rec = json.loads(text.rstrip("\r\n"))
+        except _FieldError as e:
+            yield lineno, e
+            continue
+        except json.JSONDecodeError as e:
+            yield lineno, _FieldError(None, f"invalid JSON: {e.msg} (column {e.colno})")
+            continue
+        yield lineno, rec if isinstance(rec, Mapping) else _FieldError(
+            None, f"expected a JSON object, got {type(rec).__name__}")
 
 
 def _decoded_lines(path: str, bad: dict[int, _FieldError]) -> Iterator[str]:
-    with _open_bytes(path) as f:
-        for lineno, raw in enumerate(f, start=1):
-            try:
-                yield _decode(raw)
-            except _FieldError as e:
-                bad[lineno] = e
-                yield "\n"
+    for lineno, raw in _raw_lines(path):
+        if isinstance(raw, _FieldError):  # a damaged .gz: an empty line stands for the damage, then the end
+            bad[lineno] = raw
+            yield "\n"
+            return
+        try:
+            yield _decode(raw)
+        except _FieldError as e:
+            bad[lineno] = e
+            yield "\n"
 
 
 def _iter_csv_python(path: str) -> Iterator[Item]:
@@ -456,11 +538,11 @@ class _Skips:
     def __init__(self, on_error: str):
         self.on_error, self.count, self.reasons = on_error, 0, []
 
-    def __call__(self, err: PrefLoadError) -> None:
+    def __call__(self, err: PrefLoadError, always: bool = False) -> None:
         if self.on_error == "raise":
             raise err
         self.count += 1
-        if len(self.reasons) < _MAX_REASONS:
+        if always or len(self.reasons) < _MAX_REASONS:
             self.reasons.append(str(err))
 
 
@@ -497,7 +579,8 @@ def _read_file(file: str, rows: list[dict[str, Any]], skips: _Skips, *, format: 
     for pos, rec in items:
         line, unit = locate(pos) if locate is not None else (pos, "line")
         if isinstance(rec, _FieldError):
-            skips(PrefLoadError(rec.message, file=file, line=line, field=rec.field, unit=unit))
+            skips(PrefLoadError(rec.message, file=file, line=line, field=rec.field, unit=unit),
+                  always=isinstance(rec, _FileDamage))
             continue
         if convert is None:
             fmt, convert = _converter(rec, format, columns, kind, file)
@@ -516,8 +599,11 @@ def _read_file(file: str, rows: list[dict[str, Any]], skips: _Skips, *, format: 
 
 def _place_sides(df: pd.DataFrame, side_seed: int | None) -> pd.DataFrame:
     """Chosen/rejected rows -> ``response_a``, ``response_b``, ``label``: the chosen response goes to side b
-    where a coin from ``default_rng(side_seed)`` (one per row) says ``swapped``; ``policy_*`` / ``score_*``
-    columns follow their response. Rows already in the plain a/b schema are kept as they are."""
+    where a coin from ``default_rng(side_seed)`` (one per row) says ``swapped``; ``policy_*`` / ``score_*`` /
+    ``note_*`` columns follow their response. A tie (identical texts, as in some HH records, or equal
+    ``score_chosen`` / ``score_rejected``, as in UltraFeedback) gets ``label = 0.5`` and ``tie = True``: the
+    record states no preference, so neither side is labelled the winner. Rows already in the plain a/b
+    schema are kept as they are."""
     if "chosen" not in df.columns:
         return df
     chosen_rows = df["chosen"].notna().to_numpy()
@@ -533,9 +619,13 @@ def _place_sides(df: pd.DataFrame, side_seed: int | None) -> pd.DataFrame:
         df["label"] = np.nan
     df.loc[chosen_rows, "response_a"] = np.where(swapped, rj, ch)[chosen_rows]
     df.loc[chosen_rows, "response_b"] = np.where(swapped, ch, rj)[chosen_rows]
-    df.loc[chosen_rows, "label"] = np.where(swapped, 0.0, 1.0)[chosen_rows]
+    tie = chosen_rows & (ch == rj)
+    if "score_chosen" in df.columns and "score_rejected" in df.columns:
+        tie |= chosen_rows & (df["score_chosen"] == df["score_rejected"]).to_numpy()
+    df.loc[chosen_rows, "label"] = np.where(tie, 0.5, np.where(swapped, 0.0, 1.0))[chosen_rows]
     df["swapped"] = swapped
-    for base in ("policy", "score"):
+    df["tie"] = tie
+    for base in ("policy", "score", "note"):
         c, r = f"{base}_chosen", f"{base}_rejected"
         if c in df.columns and r in df.columns:
             df[f"{base}_a"] = np.where(swapped, df[r], df[c])
