@@ -1,8 +1,8 @@
 """Command line for one LLM-lab training run on the enumerable task: argparse -> LoopConfig -> train -> CSV.
 
     python -m workbench.llm.run --trainer Nash-MD-PG --model tiny --steps 60 --out runs/nash_md.csv
-    accelerate launch --num_processes 2 --cpu -m workbench.llm.run --trainer Nash-MD-PG --batch-size 16 ...
-    accelerate launch --config_file configs/accelerate/ddp.yaml -m workbench.llm.run --model smollm2 ...
+    torchrun --standalone --nproc_per_node 2 -m workbench.llm.run --trainer Nash-MD-PG --batch-size 16  # 2 CPU processes
+    accelerate launch --config_file configs/accelerate/ddp.yaml -m workbench.llm.run --model smollm2 ...  # GPUs
 
 The same script runs on one process or under ``accelerate launch`` (:mod:`workbench.llm.distributed`):
 each process loads the policy on its own device, ``--batch-size`` is the global batch, the main process
@@ -66,7 +66,8 @@ def _hyper(pairs: list[str]) -> dict:
     return out
 
 
-def main(argv=None) -> int:
+def run(argv=None):
+    """Parse ``argv``, train, write the CSV (main process); returns ``(TrainRun, Policy, Accelerator)``."""
     args = parse_args(argv)
     import torch
 
@@ -101,19 +102,23 @@ def main(argv=None) -> int:
     evaluator = None if args.no_eval or not acc.is_main_process else ExactEvaluator.build(policy, task, args.beta)
     config = LoopConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, grad_clip=args.grad_clip,
                         max_new_tokens=task.length, eval_every=args.eval_every, seed=args.seed)
-    run = train(trainer, policy, judge, task_prompts(policy, task), config, evaluator=evaluator,
+    result = train(trainer, policy, judge, task_prompts(policy, task), config, evaluator=evaluator,
                 checkpoint=args.checkpoint, resume=args.resume, model_name=Path(str(args.model)).name,
                 progress=args.progress, accelerator=acc, stop_after=args.stop_after)
     if acc.is_main_process:
         if args.out:
             Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-            run.frame.to_csv(args.out, index=False)
-        last = run.frame[run.frame.step == run.frame.step.max()]
+            result.frame.to_csv(args.out, index=False)
+        last = result.frame[result.frame.step == result.frame.step.max()]
         summary = ", ".join(f"{m}={v:.4g}" for m, v in zip(last.metric, last.value))
-        print(f"{trainer.name}: {run.steps} steps on {acc.num_processes} process(es), {run.queries} queries, "
-              f"{run.tokens} tokens; step {run.steps}: {summary}")
+        print(f"{trainer.name}: {result.steps} steps on {acc.num_processes} process(es), {result.queries} queries, "
+              f"{result.tokens} tokens; step {result.steps}: {summary}")
     acc.wait_for_everyone()
-    acc.end_training()
+    return result, policy, acc
+
+
+def main(argv=None) -> int:
+    run(argv)
     return 0
 
 
