@@ -21,7 +21,8 @@ from workbench.bandits.experiments import (
     OFFLINE_RUNNERS, evaluate_offline, offline_curve, online_batch_sweep, online_curves,
 )
 from workbench.bandits.offline import (
-    pessimistic_maxmin, pessimistic_pointwise, pessimistic_policy_level, plug_in, plug_in_nash,
+    MaxminCertificate, maxmin_certificate, maxmin_worst_case, pessimistic_maxmin, pessimistic_pointwise,
+    pessimistic_policy_level, plug_in, plug_in_nash,
 )
 from workbench.bandits.online import ONLINE_ALGOS, enhancer, run_online
 
@@ -30,7 +31,8 @@ __all__ = [
     "load_bandit_comparisons", "sample_comparisons", "save_bandit_comparisons", "to_frame", "BanditEnv",
     "BanditError", "gibbs", "hidden_good_actions", "pair_features", "random_linear", "rare_but_lucky", "Estimate",
     "confidence_radius", "elliptic_norm", "fit", "logistic_mle", "OFFLINE_RUNNERS", "evaluate_offline",
-    "offline_curve", "online_batch_sweep", "online_curves", "pessimistic_maxmin",
+    "offline_curve", "online_batch_sweep", "online_curves", "MaxminCertificate", "maxmin_certificate",
+    "maxmin_worst_case", "pessimistic_maxmin",
     "pessimistic_pointwise", "pessimistic_policy_level", "plug_in", "plug_in_nash", "ONLINE_ALGOS",
     "enhancer", "run_online",
 ]

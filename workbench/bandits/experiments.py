@@ -36,7 +36,7 @@ OFFLINE_RUNNERS = {
     "plug_in": (None, lambda env, est, gamma: plug_in(env, est)),
     "pointwise": ("bt", lambda env, est, gamma: pessimistic_pointwise(env, est, gamma)),
     "policy_level": ("bt", lambda env, est, gamma: pessimistic_policy_level(env, est, gamma)),
-    "maxmin": ("general", lambda env, est, gamma: pessimistic_maxmin(env, est, gamma, iters=100, inner=3)),
+    "maxmin": ("general", lambda env, est, gamma: pessimistic_maxmin(env, est, gamma)),
     "bt_nash": ("bt", lambda env, est, gamma: plug_in_nash(env, est)),
     "general_nash": ("general", lambda env, est, gamma: plug_in_nash(env, est)),
 }
