@@ -10,7 +10,10 @@ Per round ``t`` (GSHF, Xiong et al. 2023, Algorithm 2; Ye et al. 2024, Algorithm
    ``Gamma(pi) = gamma ||E_x E_{y ~ pi} f(x, y)||_{Sigma^-1}`` subject to
    ``beta E_x KL(pi || pi_main) <= Gamma(pi)``, where ``f(x, y) = phi(x, y) - E_{pi_main} phi(x, .)`` (GSHF)
    or ``f(x, y) = E_{y' ~ pi_main} psi(x, y, y')`` (Ye et al.; the linearized width of the version space of
-   ``P(y ≻ pi_main)``, a choice: sigmoid is 1/4-Lipschitz, so this bounds the paper's sup over models);
+   ``P(y ≻ pi_main)`` at ``theta_hat``, a choice; it is a first-order approximation, *not* a bound, of the
+   paper's ``sup_{P1, P2} |E (P1 - P2)(y ≻ y')|`` over the version space: the expectation sits inside the norm,
+   so it can vanish where the paper's width does not; sigmoid being 1/4-Lipschitz bounds the paper's width
+   by ``(gamma / 2) E_x E_{pi, pi_main} ||psi||_{Sigma^-1}``, the norm outside -- NOTES.md choice 5);
 4. query ``m`` (the batch size) comparisons ``x ~ uniform, y ~ pi_main, y' ~ pi_enhancer``.
 
 The papers leave the enhancer's maximization to an oracle. We search a finite family: exponential tilts
