@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from workbench.games import PreferenceGame, kl, random_game, solve
-from workbench.metrics import span_seminorm
+from workbench.metrics import evaluate, span_seminorm
 from workbench.schedules import nash_md_theory
 from workbench.tabular import NashMD, NashMP
 from workbench.tabular.driver import trajectory
@@ -140,3 +140,29 @@ def test_nash_mp_asymptotic_kl_contraction_is_the_square_of_the_stated_factor(be
         span_rate = (S[t2, b] / S[t1, b]).item() ** (1 / (t2 - t1))
         assert kl_rate == pytest.approx((1 + 2 * beta) ** -2, rel=0.03), f"game {b}"
         assert span_rate == pytest.approx((1 + 2 * beta) ** -1, rel=0.03), f"game {b}"
+
+
+def test_nash_md_at_eta_beta_one_ignores_underflowed_entries():
+    """At ``eta beta = 1`` the mixture is ``mu`` whatever ``pi_t`` (``pi_t^0 = 1``), so the step is
+    ``mu exp(eta P(. ≻ mu))`` even when entries of ``pi_t`` underflowed to 0 (``0 * log 0`` gave NaN from
+    step 2 at ``beta = 1e-4`` before; issue 11, item 4)."""
+    g = random_game(10, beta=1e-4, batch=4, seed=0, mu="random")
+    method = NashMD(eta=1e4)  # eta beta = 1
+    state = method.init(g)
+    for _ in range(4):
+        state = method.step(g, state)
+        assert not torch.isnan(state.pi).any()
+    assert (state.pi == 0).any()  # the regime of the bug: entries of pi underflow
+    expected = torch.softmax(torch.log(g.mu) + 1e4 * g.win_prob(g.mu), -1)  # (B, n)
+    torch.testing.assert_close(state.pi, expected, rtol=0, atol=1e-14)
+    ev = evaluate(g, state.pi, solve(g))
+    for name, v in ev.items():
+        assert not torch.isnan(v).any(), name
+
+
+def test_nash_md_with_a_zero_entry_in_pi0_keeps_it_zero_below_eta_beta_one():
+    """``pi_t(y) = 0`` with ``eta beta < 1``: the mixture ``pi^(1 - eta beta) mu^(eta beta)`` is 0 at ``y``."""
+    method = NashMD(eta=2.0)  # eta beta = 0.5
+    state = method.step(game(), method.init(game(), pi0=t([0.0, 0.4, 0.6])))
+    assert state.pi[0] == 0 and not torch.isnan(state.pi).any()
+    torch.testing.assert_close(state.pi.sum(), t(1.0))

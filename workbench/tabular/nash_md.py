@@ -37,7 +37,10 @@ class NashMD(SteppedMethod):
     def step(self, game: PreferenceGame, state: TabularState, oracle=None, generator=None) -> TabularState:
         oracle = oracle or ExactOracle()
         eta = self.step_size(game, state.t)[..., None]  # (*B, 1)
-        mix_logits = (1 - eta * game.beta[..., None]) * torch.log(state.pi) + eta * game.beta[..., None] * torch.log(game.mu)
+        w = (eta * game.beta[..., None]).clamp(max=1.0)  # (*B, 1) weight of mu; the cap can leave 1 + 1 ulp
+        # pi^(1 - w): at w = 1 it is 1 even where pi underflowed to 0 (0 * log 0 would be NaN)
+        own = torch.where(w < 1, (1 - w) * torch.log(state.pi), torch.zeros_like(state.pi))  # (*B, n)
+        mix_logits = own + w * torch.log(game.mu)  # (*B, n)
         pi_mix = torch.softmax(mix_logits, -1)  # (*B, n)
         win, cost = oracle(game, pi_mix, generator)  # (*B, n) ≈ P(y ≻ pi_t^mu)
         pi_next = torch.softmax(torch.log(pi_mix) + eta * win, -1)
