@@ -10,7 +10,12 @@ resumed from a checkpoint written at step ``t`` replays exactly the same steps a
 Every ``eval_every`` steps (default: once per epoch) the validation log-loss and accuracy are computed,
 the best weights kept (early stopping with ``patience`` evaluations without improvement by ``min_delta``)
 and, if ``checkpoint_path`` is set, a checkpoint written atomically (:func:`workbench.io.atomic_save_torch`)
-with model and optimizer state, step, best weights and history. ``resume=True`` continues from it.
+with model and optimizer state, step, best weights and history. ``resume=True`` continues from it, and
+refuses (naming the fields) a checkpoint written with other settings: the fields of :data:`RESUME_FIELDS`
+(batch size, learning rate, weight decay, clipping, seed, validation schedule, early stopping) and the
+SHA-256 of the training and validation sets must match, unless listed in ``resume_changes``
+(e.g. ``resume_changes=("lr",)`` continues the saved run at a new learning rate). ``epochs`` /
+``max_steps`` may change: they only say where the run stops.
 
 The loop is split into named steps (in the style of Spinning Up's ``compute_loss`` / ``update``):
 :func:`batch_indices` (which comparisons), :func:`compute_loss` (the cross-entropy of one batch),
@@ -20,6 +25,7 @@ The loop is split into named steps (in the style of Spinning Up's ``compute_loss
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 from dataclasses import asdict, dataclass, field
@@ -38,6 +44,9 @@ from workbench.prefmodels.models import PreferenceModel
 from workbench.prefmodels.persistence import load_persistent_state, persistent_state
 
 CHECKPOINT_VERSION = 1
+# TrainConfig fields a resumed run must share with its checkpoint (they shape the steps taken), and the data
+RESUME_FIELDS = ("batch_size", "lr", "weight_decay", "grad_clip", "eval_every", "patience", "min_delta", "seed")
+DATA_FIELDS = ("train_data", "val_data")
 
 
 @dataclass
@@ -56,7 +65,8 @@ class TrainConfig:
     restore_best: bool = True  # load the best validation weights at the end
     seed: int = 0  # seeds the batch order
     checkpoint_path: str | None = None  # file for atomic checkpoints (None: no checkpoints)
-    resume: bool = False  # continue from checkpoint_path when it exists
+    resume: bool = False  # continue from checkpoint_path when it exists (same settings and data, else an error)
+    resume_changes: tuple[str, ...] = ()  # RESUME_FIELDS / DATA_FIELDS allowed to differ from the checkpoint
     eval_batch_size: int = 256  # batch size for validation predictions
     progress: bool = True  # show a tqdm progress bar
     name: str | None = None  # run name in the history frame (default: the model kind)
@@ -176,27 +186,66 @@ def validate(model: PreferenceModel, val, cfg: TrainConfig, name: str, st: RunSt
             st.stopped = True
 
 
-def write_checkpoint(model: PreferenceModel, opt: torch.optim.Optimizer, cfg: TrainConfig, st: RunState) -> None:
-    """Model (persistent weights) + optimizer + :class:`RunState` to ``cfg.checkpoint_path``, atomically."""
+def write_checkpoint(model: PreferenceModel, opt: torch.optim.Optimizer, cfg: TrainConfig, st: RunState,
+                     data: dict[str, str | None] | None = None) -> None:
+    """Model (persistent weights) + optimizer + :class:`RunState` + config and data fingerprints
+    (:func:`data_fingerprint`) to ``cfg.checkpoint_path``, atomically."""
     save_checkpoint(cfg.checkpoint_path, {
         "version": CHECKPOINT_VERSION, "model_kind": model.kind,
         "model": {k: v.detach().cpu() for k, v in persistent_state(model).items()},
         "optimizer": opt.state_dict(), "step": st.step, "best_loss": st.best_loss, "best_step": st.best_step,
         "bad_evals": st.bad_evals, "best_state": st.best_state, "history": st.rows, "stopped": st.stopped,
-        "config": asdict(cfg),
+        "config": asdict(cfg), "data_sha256": dict(data or {}),
     })
 
 
-def resume_state(model: PreferenceModel, opt: torch.optim.Optimizer, cfg: TrainConfig) -> RunState:
-    """A fresh :class:`RunState`, or the one of ``cfg.checkpoint_path`` (model and optimizer restored)."""
+def data_fingerprint(columns) -> str | None:
+    """SHA-256 of ``(prompts, responses_a, responses_b, labels)`` as :func:`_columns` returns them (None: no data)."""
+    if columns is None:
+        return None
+    h = hashlib.sha256()
+    for texts in columns[:3]:
+        for t in texts:
+            h.update(t.encode("utf-8"))
+            h.update(b"\0")
+        h.update(b"\1")
+    h.update(columns[3].numpy().tobytes())
+    return h.hexdigest()
+
+
+def check_resume(ck: dict, cfg: TrainConfig, data: dict[str, str | None], path) -> None:
+    """Refuse a checkpoint written with other :data:`RESUME_FIELDS` or other data, naming what differs
+    (fields in ``cfg.resume_changes`` may differ)."""
+    unknown = [f for f in cfg.resume_changes if f not in RESUME_FIELDS + DATA_FIELDS]
+    if unknown:
+        raise ValueError(f"train: resume_changes names {unknown}; allowed: {list(RESUME_FIELDS + DATA_FIELDS)}")
+    saved = ck.get("config", {})
+    diff = [f"{k}: checkpoint {saved[k]!r}, now {getattr(cfg, k)!r}" for k in RESUME_FIELDS
+            if k in saved and k not in cfg.resume_changes and saved[k] != getattr(cfg, k)]
+    saved_data = ck.get("data_sha256", {})
+    diff += [f"{k}: a different set (sha256 {str(saved_data[k])[:12]}... in the checkpoint, {str(v)[:12]}... now)"
+             for k, v in data.items() if k in saved_data and k not in cfg.resume_changes and saved_data[k] != v]
+    if diff:
+        raise ValueError(f"train: resume=True but checkpoint {path} was written with other settings:\n  "
+                         + "\n  ".join(diff) + "\n(resume with the same settings, pass resume_changes=(<fields>) "
+                         "to continue with the new ones, or use a new checkpoint_path)")
+
+
+def resume_state(model: PreferenceModel, opt: torch.optim.Optimizer, cfg: TrainConfig,
+                 data: dict[str, str | None] | None = None) -> RunState:
+    """A fresh :class:`RunState`, or the one of ``cfg.checkpoint_path`` (model and optimizer restored) after
+    :func:`check_resume` (``data``: :func:`data_fingerprint` of the training / validation sets)."""
     if not (cfg.resume and cfg.checkpoint_path and Path(cfg.checkpoint_path).exists()):
         return RunState()
     ck = load_checkpoint(cfg.checkpoint_path)
     if ck["model_kind"] != model.kind:
         raise ValueError(f"train: checkpoint {cfg.checkpoint_path} holds a {ck['model_kind']!r} model, not {model.kind!r}")
+    check_resume(ck, cfg, data or {}, cfg.checkpoint_path)
     dev = model.backbone.device
     load_persistent_state(model, {k: v.to(dev) for k, v in ck["model"].items()})
     opt.load_state_dict(ck["optimizer"])
+    for group in opt.param_groups:  # a changed lr / weight decay allowed by resume_changes takes effect
+        group["lr"], group["weight_decay"] = cfg.lr, cfg.weight_decay
     return RunState(ck["step"], ck["best_loss"], ck["best_step"], ck["bad_evals"], ck["best_state"],
                     list(ck["history"]), ck.get("stopped", False), resumed_from=ck["step"])
 
@@ -215,12 +264,17 @@ def train(model: PreferenceModel, train_data, val_data=None, config: TrainConfig
     if n == 0:
         raise ValueError("train: the training set is empty")
     val = _columns(val_data) if val_data is not None and len(val_data) else None
+    if isinstance(cfg.batch_size, bool) or not isinstance(cfg.batch_size, int) or cfg.batch_size < 1:
+        raise ValueError(f"train: batch_size must be a positive integer, got {cfg.batch_size!r}")
+    if isinstance(cfg.eval_batch_size, bool) or not isinstance(cfg.eval_batch_size, int) or cfg.eval_batch_size < 1:
+        raise ValueError(f"train: eval_batch_size must be a positive integer, got {cfg.eval_batch_size!r}")
+    fingerprints = {"train_data": data_fingerprint((x, a, b, y)), "val_data": data_fingerprint(val)}
     spe = math.ceil(n / cfg.batch_size)
     total = min(cfg.max_steps if cfg.max_steps is not None else cfg.epochs * spe, cfg.epochs * spe)
     eval_every = cfg.eval_every or spe
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    st = resume_state(model, opt, cfg)
+    st = resume_state(model, opt, cfg, fingerprints)
 
     model.train()
     bar = tqdm(total=total, initial=st.step, desc=f"train {name}", disable=not cfg.progress, leave=False)
@@ -237,7 +291,7 @@ def train(model: PreferenceModel, train_data, val_data=None, config: TrainConfig
             if val is not None:
                 validate(model, val, cfg, name, st, st.step / spe)
             if cfg.checkpoint_path:
-                write_checkpoint(model, opt, cfg, st)
+                write_checkpoint(model, opt, cfg, st, fingerprints)
     bar.close()
     model.eval()
     if cfg.restore_best and st.best_state is not None:
