@@ -165,3 +165,31 @@ def test_errors():
         solve_regularized(random_game(10, 0.3, batch=3, seed=0, mu="random"), tol=-1.0, max_iter=1)
     with pytest.raises(GameError, match=r"needs beta > 0 for every game"):
         solve_regularized(rock_paper_scissors(0.0))
+
+
+@pytest.mark.parametrize("beta", [1e4, 1e5, 1e6])
+def test_very_large_beta_solves_to_the_first_order_expansion(beta):
+    """``pi* = mu exp((P(. ≻ mu) - 1/2)/beta + O(1/beta^2))`` (``mu^T P mu = 1/2``). Up to issue 11 (item 4) the
+    solver raised SolverError for beta in 1e4..1e6: the exploitability it stops on cannot be measured below
+    ``~ beta * eps`` (a difference of O(1) terms scaled by beta), so its tolerance there is that floor."""
+    g = random_game(10, beta, batch=4, seed=0, mu="random")
+    pi = solve(g)
+    d = beta * (torch.log(pi) - torch.log(g.mu))  # (B, n)
+    d = d - (g.mu * d).sum(-1, keepdim=True)
+    assert (d - (g.win_prob(g.mu) - 0.5)).abs().max() < 1 / beta
+    # the fixed point pi* ∝ mu exp(P pi* / beta) to round-off, in log space
+    torch.testing.assert_close(torch.log(pi), torch.log(best_response(g, pi)), rtol=0, atol=1e-13)
+
+
+def test_solve_refuses_invalid_games_built_without_validation():
+    """``validate=False`` skips the checks at construction; ``solve`` must not answer a NaN ``P`` with the
+    uniform policy or a ``mu`` summing to 0.9 with a plausible one (issue 11, item 4)."""
+    g = random_game(4, 0.1, seed=0)
+    P = g.P.clone()
+    P[0, 1] = math.nan
+    with pytest.raises(GameError, match=r"P contains NaN or inf: P\[0, 1\] = nan"):
+        solve(PreferenceGame.create(P, g.mu, 0.1, validate=False))
+    with pytest.raises(GameError, match=r"mu must sum to 1: mu\[\]\.sum\(\) = 0\.9"):
+        solve(PreferenceGame.create(g.P, [0.225] * 4, 0.1, validate=False))
+    with pytest.raises(GameError, match=r"mu must be strictly positive .*mu\[2\] = 0"):
+        solve(PreferenceGame.create(g.P, [0.5, 0.5, 0.0, 0.0], 0.0, validate=False))

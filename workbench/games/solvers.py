@@ -35,6 +35,8 @@ be non-unique; the LP returns one vertex solution.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
@@ -100,6 +102,11 @@ def solve_regularized(
             f"float64 accuracy; use beta >= {BETA_MIN:g}, or beta = 0 for the unregularized game (LP)"
         )
     g64 = game.to(dtype=torch.float64)
+    # f = beta (lse + KL) - 1/2 sums O(1) terms scaled by beta: its round-off is ~ beta eps (1 + max |log mu|), so
+    # below that floor "f <= tol" cannot be decided (beta >= 1e4 stalled at f ~ 1e-12..1e-10 and raised before);
+    # there the fixed-point polish, which is scale-free, sets the accuracy.
+    floor = 16 * torch.finfo(torch.float64).eps * g64.beta * (1 + torch.log(g64.mu).abs().amax(-1))  # (*B,)
+    tol = torch.clamp(floor, min=tol) if tol > 0 else torch.full_like(floor, tol)  # (*B,); tol <= 0: never met
     # Solve the nearest exactly antisymmetric game (P + P^T = 1 to round-off): validation allows 1e-6 and a
     # float32 game is off by ~1e-8, which would put the minimum of f at -1e-8 instead of 0.
     P = (g64.P + 1 - g64.P.transpose(-1, -2)) / 2  # (*B, n, n)
@@ -110,7 +117,7 @@ def solve_regularized(
     while True:
         beta_k = torch.clamp(g64.beta, min=level)
         last = bool((beta_k == g64.beta).all())
-        z = _newton(P, log_mu, beta_k, z, tol if last else 1e-8, max_iter, polish=10 if last else 0)
+        z = _newton(P, log_mu, beta_k, z, tol if last else torch.clamp(tol, min=1e-8), max_iter, polish=10 if last else 0)
         if last:
             return z.exp().to(game.dtype)
         level /= continuation
@@ -170,9 +177,9 @@ def _newton(P, log_mu, beta, z, tol, max_iter, polish: int = 8):
     z, f = _polish(P, log_mu, beta, z, f, tol, polish if not (f > tol).any() else max(polish, 10))
     if not (f > tol).any():
         return z
-    worst = int(f.flatten().argmax())
+    worst = int((f - tol).flatten().argmax())
     raise SolverError(
-        f"regularized solver did not reach exploitability {tol:g} in {steps} Newton steps (max_iter = {max_iter}): "
+        f"regularized solver did not reach exploitability {tol.flatten()[worst].item():g} in {steps} Newton steps (max_iter = {max_iter}): "
         f"{int((f > tol).sum())} game(s) left, worst flat index {worst} at {f.flatten()[worst].item():.3g} "
         f"(beta = {beta.flatten()[worst].item():.3g})"
     )
@@ -238,9 +245,18 @@ def solve_unregularized(game: PreferenceGame) -> torch.Tensor:
 def solve(game: PreferenceGame, tol: float = 1e-12) -> torch.Tensor:
     """Equilibrium of every game in the batch: Newton where ``beta > 0``, the LP where ``beta = 0``.
 
-    ``(*B, n)`` in the game's dtype; mixed batches are split. ``0 < beta < BETA_MIN`` raises
-    :class:`SolverError` at once, as does a game the Newton solver cannot bring below ``tol``.
+    ``(*B, n)`` in the game's dtype; mixed batches are split. The game is validated first (NaN or inf,
+    ``P`` outside [0, 1], ``mu`` not positive or not summing to 1 raise :class:`GameError`, also for a game
+    built with ``validate=False``; ``P + P^T = 1`` is not required, the solver uses ``(P + 1 - P^T)/2``).
+    ``0 < beta < BETA_MIN`` raises :class:`SolverError` at once, as does a game the Newton solver cannot
+    bring below ``tol`` (or below the round-off floor ``~ 16 eps beta (1 + max |log mu|)`` of the
+    exploitability when ``beta`` is large).
     """
+    if not isinstance(game, PreferenceGame):
+        raise TypeError(f"solve needs a PreferenceGame (PreferenceGame.create(P, mu, beta)); got {type(game).__name__}")
+    # A game built with validate=False is checked here (the solver symmetrizes P, so P + P^T = 1 is not
+    # required): a NaN P or a mu that does not sum to 1 would otherwise give a plausible-looking answer.
+    game.validate(tol=math.inf)
     zero = game.beta == 0
     if not zero.any():
         return solve_regularized(game, tol=tol)
