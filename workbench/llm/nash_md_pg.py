@@ -16,6 +16,12 @@ because ``E_y[grad log pi_theta(y)] = 0`` turns ``-beta log(pi/mu)`` into the KL
 the score-function estimator of the KL's own gradient, not a per-token penalty whose gradient differs).
 ``tests/test_llm_gradients.py`` checks this against the exact gradient on the enumerable task.
 
+**Cost per step** (:func:`workbench.llm.sampling.sample_pair`): ``y`` and ``y'`` are decoded in one loop
+(``2B`` rows per model forward; with LoRA one peft mixed-adapter forward of ``4B`` rows per token), the
+reference's log-probabilities of ``y`` are read off the reference forward the mixture needs anyway, and
+the policy's ``log pi_theta(y|x)`` takes the step's single forward with grad. ``benchmarks/bench_llm.py``
+measures this against TRL's ``NashMDTrainer``.
+
 **Self-play** (the paper's SP baseline) is ``mixture = 0``: the opponent is the policy itself; registered
 as ``"Self-play"`` (:func:`self_play`).
 """
@@ -28,7 +34,7 @@ import torch
 
 from workbench.llm.loop import StepContext, StepOut
 from workbench.llm.policy import Policy
-from workbench.llm.sampling import Rollout, sample
+from workbench.llm.sampling import Rollout, sample, sample_pair
 
 
 def pg_advantage(pref: torch.Tensor, logp: torch.Tensor, logp_ref: torch.Tensor, beta: float) -> torch.Tensor:
@@ -71,12 +77,12 @@ class NashMDPG:
                       temperature=ctx.config.temperature, generator=ctx.generator)
 
     def loss(self, policy: Policy, judge, prompts: list[str], state, ctx: StepContext) -> StepOut:
-        ys = sample(policy, prompts, ctx.config.max_new_tokens, temperature=ctx.config.temperature,
-                    generator=ctx.generator)  # y ~ pi_theta
-        opp = self.opponent(policy, prompts, state, ctx)  # y' ~ opponent
+        # y ~ pi_theta and y' ~ pi^m in one decoding loop; log mu(y) comes from the reference's forward there
+        ys, opp, ref_tok = sample_pair(policy, prompts, ctx.config.max_new_tokens, mixture=self.mixture,
+                                       temperature=ctx.config.temperature, generator=ctx.generator)
         pref = judge.prob(prompts, ys.responses, opp.responses).to(policy.device).float()  # (B,)
-        logp = sequence_logprobs(policy, ys)  # (B,) with grad
-        logp_ref = sequence_logprobs(policy, ys, reference=True)  # (B,)
+        logp = sequence_logprobs(policy, ys)  # (B,) with grad: the step's one forward with grad
+        logp_ref = ref_tok.sum(-1)  # (B,)
         adv = pg_advantage(pref, logp, logp_ref, self.beta)
         kl = float((logp.detach() - logp_ref).mean())
         return StepOut(pg_loss(logp, adv), queries=len(prompts), tokens=ys.n_tokens + opp.n_tokens,

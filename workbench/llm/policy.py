@@ -110,12 +110,40 @@ class Policy(nn.Module):
         return out
 
     # ------------------------------------------------------------------ reference and weights
+    def _tuner_layers(self) -> list[nn.Module] | None:
+        """The LoRA layers (found once), or ``None`` when the model has wrappers only peft can switch off."""
+        if not hasattr(self, "_lora_layers"):
+            from peft.tuners.tuners_utils import BaseTunerLayer
+            from peft.utils.other import AuxiliaryTrainingWrapper
+
+            mods = list(self.model.modules())
+            plain = not any(isinstance(m, AuxiliaryTrainingWrapper) for m in mods)
+            self._lora_layers = [m for m in mods if isinstance(m, BaseTunerLayer)] if plain else None
+        return self._lora_layers
+
     @contextmanager
     def reference(self) -> Iterator[nn.Module]:
-        """The module that computes ``mu``: the model with adapters off (LoRA) or the frozen copy (full)."""
+        """The module that computes ``mu``: the model with adapters off (LoRA) or the frozen copy (full).
+
+        With LoRA the adapters are switched off by flipping each LoRA layer's ``disable_adapters`` flag
+        directly: peft's ``disable_adapter()`` context builds a full layer-status report (every module's
+        repr) on each entry, which cost more than the forward itself when the sampler entered it once per
+        token (``benchmarks/bench_llm.py``). The adapters' ``requires_grad`` is left as it is (peft's
+        context clears and restores it): a disabled adapter takes no part in the forward either way."""
         if self.finetune == "lora":
-            with self.model.disable_adapter():
+            layers = self._tuner_layers()
+            if layers is None:  # modules_to_save and the like: peft's own (slow) switch
+                with self.model.disable_adapter():
+                    yield self.model
+                return
+            saved = [m._disable_adapters for m in layers]
+            try:
+                for m in layers:
+                    m._disable_adapters = True
                 yield self.model
+            finally:
+                for m, s in zip(layers, saved):
+                    m._disable_adapters = s
         elif self.ref_model is not None:
             yield self.ref_model
         else:

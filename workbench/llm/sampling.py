@@ -63,16 +63,18 @@ def mixture_logprobs(policy_logp: torch.Tensor, ref_logp: torch.Tensor, m: float
 
 
 class _Stream:
-    """One model's incremental forward with its own KV cache."""
+    """One model's incremental forward with its own KV cache. ``adapter_names`` (LoRA only) runs a peft
+    mixed-adapter batch: each row with its named adapter, ``"__base__"`` rows with the adapters off."""
 
-    def __init__(self, policy: Policy, reference: bool, weights=None):
+    def __init__(self, policy: Policy, reference: bool, weights=None, adapter_names: list[str] | None = None):
         self.policy, self.reference, self.weights, self.cache = policy, reference, weights, None
+        self.extra = {} if adapter_names is None else {"adapter_names": adapter_names}
 
     def __call__(self, ids, mask, pos) -> torch.Tensor:
         ctx = self.policy.reference() if self.reference else nullcontext(self.policy.model)
         with ctx as model, self.policy.swapped(None if self.reference else self.weights):
             out = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1,
-                        **{CACHE_ARG: self.cache})
+                        **{CACHE_ARG: self.cache}, **self.extra)
         self.cache = getattr(out, CACHE_ARG)
         return self.policy.token_logprobs(out.logits[:, -1])  # (B, V)
 
@@ -144,3 +146,106 @@ def sample(
     response_mask = torch.stack(out_mask, 1)  # (B, Tr)
     return Rollout(list(prompts), prompt_ids, prompt_mask, response_ids, response_mask,
                    policy.decode(response_ids, response_mask))
+
+
+def _half(prompts, prompt_ids, prompt_mask, ids, mask, policy) -> Rollout:
+    """A :class:`Rollout` from ``(B, T)`` sampled ids and mask, trimmed to its longest response."""
+    T = int(mask.sum(1).max()) if mask.numel() else 0
+    ids, mask = ids[:, :T], mask[:, :T]  # (B, Tr)
+    return Rollout(list(prompts), prompt_ids, prompt_mask, ids, mask, policy.decode(ids, mask))
+
+
+@torch.no_grad()
+def sample_pair(
+    policy: Policy,
+    prompts: list[str],
+    max_new_tokens: int,
+    *,
+    mixture: float,
+    temperature: float = 1.0,
+    generator: torch.Generator | None = None,
+    stop_at_eos: bool = True,
+    fuse: bool | None = None,
+) -> tuple[Rollout, Rollout, torch.Tensor]:
+    """Nash-MD's two samples per prompt in one decoding loop: ``y ~ pi``, ``y' ~ pi^m``, and ``log mu(y)``.
+
+    The same draws in law as ``sample(policy, prompts, n)`` and ``sample(policy, prompts, n, mixture=m)``
+    (each row is sampled independently), at a fraction of the cost: the ``B`` rows of ``y`` and the ``B``
+    rows of ``y'`` share each model's forward (``2B`` rows, one KV cache per model), and the reference,
+    which the mixture needs anyway, also reads the ``y`` rows, so the reference's per-token log-probabilities
+    of ``y`` (what ``policy.response_logprobs(..., reference=True)`` computes with a second forward over
+    prompt and response) come out of the sampling loop for free. With LoRA (``fuse`` defaults to True there)
+    the policy rows and the reference rows run as one peft mixed-adapter batch (``"__base__"`` rows have
+    the adapters off): one forward of ``4B`` rows per token instead of three of ``B`` rows.
+
+    Returns:
+        ``(ys, opp, ref_logp)``: the two rollouts (each trimmed to its longest response) and
+        ``log mu(y_k | x, y_<k)`` of ``ys``, ``(B, Tr)``, 0 at padding.
+    """
+    if not 0.0 <= mixture <= 1.0:
+        raise ValueError(f"sample_pair: mixture must lie in [0, 1]; got {mixture}")
+    if not temperature > 0:
+        raise ValueError(f"sample_pair: temperature must be > 0; got {temperature}")
+    lora = policy.finetune == "lora"
+    fuse = lora if fuse is None else bool(fuse)
+    if fuse and not lora:
+        raise ValueError("sample_pair: fuse=True needs a LoRA policy (mixed-adapter batches); this one is full fine-tuning")
+    was_training = policy.model.training
+    policy.model.eval()  # peft refuses mixed-adapter batches in training mode
+    prompt_ids, prompt_mask = policy.encode_prompts(prompts)  # (B, Tp)
+    B = prompt_ids.shape[0]
+    rows = torch.arange(2 * B, device=prompt_ids.device)  # rows [0, B): y; rows [B, 2B): y'
+    pi_rows = rows if mixture < 1.0 else rows[:B]  # the policy reads y (and y' unless m = 1)
+    mu_rows = rows if mixture > 0.0 else rows[:B]  # the reference reads y (its log-probs) and y' (if m > 0)
+    n_pi = len(pi_rows)
+    if fuse:
+        name = policy.model.active_adapter
+        stream = _Stream(policy, False, adapter_names=[name] * n_pi + ["__base__"] * len(mu_rows))
+        both = torch.cat([pi_rows, mu_rows])  # (R,)
+
+        def forward(ids, mask, pos):
+            out = stream(ids[both], mask[both], pos[both])  # (R, V)
+            return out[:n_pi], out[n_pi:]
+    else:
+        pi_stream, mu_stream = _Stream(policy, False), _Stream(policy, True)
+
+        def forward(ids, mask, pos):
+            return (pi_stream(ids[pi_rows], mask[pi_rows], pos[pi_rows]),  # (n_pi, V)
+                    mu_stream(ids[mu_rows], mask[mu_rows], pos[mu_rows]))  # (n_mu, V)
+
+    eos = policy.tokenizer.eos_token_id
+    pad = policy.tokenizer.pad_token_id
+    ids, mask = prompt_ids.repeat(2, 1), prompt_mask.repeat(2, 1)  # (2B, Tp)
+    pos = (mask.long().cumsum(-1) - 1).clamp_min(0)  # (2B, Tp)
+    out_ids, out_mask, ref_tok = [], [], []
+    done = torch.zeros(2 * B, dtype=torch.bool, device=prompt_ids.device)
+    for _ in range(max_new_tokens):
+        lp_pi, lp_mu = forward(ids, mask, pos)  # (n_pi, V), (n_mu, V)
+        if mixture == 0.0:
+            lp_opp = lp_pi[B:]
+        elif mixture == 1.0:
+            lp_opp = lp_mu[B:]
+        else:
+            lp_opp = mixture_logprobs(lp_pi[B:], lp_mu[B:], mixture)  # (B, V)
+        logp = torch.cat([lp_pi[:B], lp_opp])  # (2B, V)
+        probs = torch.softmax(logp / temperature, dim=-1)  # (2B, V)
+        nxt = torch.multinomial(probs, 1, generator=generator).squeeze(-1)  # (2B,)
+        nxt = torch.where(done, torch.full_like(nxt, pad), nxt)
+        tok = torch.gather(lp_mu[:B], -1, nxt[:B, None]).squeeze(-1)  # (B,) log mu(y_k | x, y_<k)
+        ref_tok.append(torch.where(done[:B], torch.zeros_like(tok), tok))
+        out_ids.append(nxt)
+        out_mask.append((~done).long())
+        if stop_at_eos and eos is not None:
+            done = done | (nxt == eos)
+        mask = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)  # (2B, Tp + k + 1)
+        pos = pos[:, -1:] + 1  # (2B, 1)
+        ids = nxt[:, None]
+        if bool(done.all()):
+            break
+    policy.model.train(was_training)
+    response_ids = torch.stack(out_ids, 1)  # (2B, Tr)
+    response_mask = torch.stack(out_mask, 1)  # (2B, Tr)
+    ys = _half(prompts, prompt_ids, prompt_mask, response_ids[:B], response_mask[:B], policy)
+    opp = _half(prompts, prompt_ids, prompt_mask, response_ids[B:], response_mask[B:], policy)
+    ref_logp = torch.stack(ref_tok, 1)[:, :ys.response_ids.shape[1]]  # (B, Tr)
+    return ys, opp, ref_logp
