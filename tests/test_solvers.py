@@ -193,3 +193,5 @@ def test_solve_refuses_invalid_games_built_without_validation():
         solve(PreferenceGame.create(g.P, [0.225] * 4, 0.1, validate=False))
     with pytest.raises(GameError, match=r"mu must be strictly positive .*mu\[2\] = 0"):
         solve(PreferenceGame.create(g.P, [0.5, 0.5, 0.0, 0.0], 0.0, validate=False))
+    with pytest.raises(TypeError, match=r"solve needs a PreferenceGame .* got ndarray"):
+        solve(g.P.numpy())
