@@ -98,3 +98,19 @@ def test_maxmin_worst_case_second_order_but_its_gradient_first_order():
         assert ((b / a) > 3.5).all() and ((b / a) < 6.0).all()  # measured 4.1-4.6: second order in gamma
     for a, b in zip(slope, slope[1:]):
         assert ((b / a) > 1.6).all() and ((b / a) < 2.8).all()  # measured 2.1-2.3: first order in gamma
+
+
+def test_pessimism_regime_ratio_is_the_per_seed_worse_pessimistic_over_plug_in():
+    # issue 11 item 7: the regime map's statistic, recomputed by hand from offline_curve for one cell
+    from workbench.bandits import offline_curve, pessimism_regime, rare_but_lucky
+
+    table = pessimism_regime([6], [0.2], [1.0, 2.0], sizes=[40, 80], n_seeds=3)
+    assert list(table.columns) == ["n_arms", "beta", "gamma", "seed", "ratio"] and len(table) == 6
+    fr = offline_curve(rare_but_lucky(n_arms=6, beta=0.2), [40, 80], ["plug_in", "pointwise", "policy_level"], 3, 0.5,
+                       "avoid_optimal", 2.0)
+    gap = fr[fr.metric == "gap"].set_index(["algo", "seed", "queries"])["value"]
+    for s in range(3):
+        want = sum(max(gap[("pointwise", s, n)], gap[("policy_level", s, n)]) / gap[("plug_in", s, n)]
+                   for n in (40, 80)) / 2
+        got = table[(table.gamma == 2.0) & (table.seed == s)]["ratio"].item()
+        assert abs(got - want) < 1e-12

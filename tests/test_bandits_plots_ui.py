@@ -45,3 +45,19 @@ def test_widgets_build():
     assert len(box.children) == 3
     box = online_explorer(n_seeds=2, n_rounds=1)
     assert len(box.children) == 3
+
+
+def test_regime_map_cells_are_the_share_of_seeds_below_threshold():
+    import pandas as pd
+
+    from workbench.plots.bandits import regime_map
+
+    # hand-made table: at gamma 1, (arms 10, beta 0.1) has ratios 0.5, 0.9 -> share 0.5; every other cell 0 or 1
+    rows = [(10, 0.1, 1.0, 0, 0.5), (10, 0.1, 1.0, 1, 0.9), (30, 0.1, 1.0, 0, 0.7), (30, 0.1, 1.0, 1, 0.75),
+            (10, 0.5, 1.0, 0, 1.2), (10, 0.5, 1.0, 1, 1.1), (30, 0.5, 1.0, 0, 0.8), (30, 0.5, 1.0, 1, 2.0),
+            (10, 0.1, 3.0, 0, 0.1), (10, 0.1, 3.0, 1, 0.1), (30, 0.1, 3.0, 0, 0.1), (30, 0.1, 3.0, 1, 0.1),
+            (10, 0.5, 3.0, 0, 0.1), (10, 0.5, 3.0, 1, 0.1), (30, 0.5, 3.0, 0, 0.1), (30, 0.5, 3.0, 1, 0.1)]
+    fig = regime_map(pd.DataFrame(rows, columns=["n_arms", "beta", "gamma", "seed", "ratio"]))
+    assert [t.type for t in fig.data] == ["heatmap", "heatmap"]
+    assert list(fig.data[0].x) == ["10", "30"] and list(fig.data[0].y) == ["0.1", "0.5"]
+    assert fig.data[0].z.tolist() == [[0.5, 1.0], [0.0, 0.0]] and fig.data[1].z.tolist() == [[1.0, 1.0], [1.0, 1.0]]

@@ -18,7 +18,7 @@ from workbench.bandits.env import (
 )
 from workbench.bandits.estimators import Estimate, confidence_radius, elliptic_norm, fit, logistic_mle
 from workbench.bandits.experiments import (
-    OFFLINE_RUNNERS, evaluate_offline, offline_curve, online_batch_sweep, online_curves,
+    OFFLINE_RUNNERS, evaluate_offline, offline_curve, online_batch_sweep, online_curves, pessimism_regime,
 )
 from workbench.bandits.offline import (
     MaxminCertificate, maxmin_certificate, maxmin_worst_case, pessimistic_maxmin, pessimistic_pointwise,
@@ -31,8 +31,7 @@ __all__ = [
     "load_bandit_comparisons", "sample_comparisons", "save_bandit_comparisons", "to_frame", "BanditEnv",
     "BanditError", "gibbs", "hidden_good_actions", "pair_features", "random_linear", "rare_but_lucky", "Estimate",
     "confidence_radius", "elliptic_norm", "fit", "logistic_mle", "OFFLINE_RUNNERS", "evaluate_offline",
-    "offline_curve", "online_batch_sweep", "online_curves", "MaxminCertificate", "maxmin_certificate",
-    "maxmin_worst_case", "pessimistic_maxmin",
-    "pessimistic_pointwise", "pessimistic_policy_level", "plug_in", "plug_in_nash", "ONLINE_ALGOS",
+    "offline_curve", "online_batch_sweep", "online_curves", "pessimism_regime", "MaxminCertificate",
+    "maxmin_certificate", "maxmin_worst_case", "pessimistic_maxmin", "pessimistic_pointwise", "pessimistic_policy_level", "plug_in", "plug_in_nash", "ONLINE_ALGOS",
     "enhancer", "run_online",
 ]

@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 
 from workbench.bandits.data import BanditComparisons, behaviour_policy, sample_comparisons
-from workbench.bandits.env import BanditEnv
+from workbench.bandits.env import BanditEnv, rare_but_lucky
 from workbench.bandits.estimators import fit
 from workbench.bandits.offline import (
     pessimistic_maxmin, pessimistic_pointwise, pessimistic_policy_level, plug_in, plug_in_nash,
@@ -29,7 +29,7 @@ from workbench.bandits.online import run_online
 from workbench.device import make_generator
 from workbench.results import make_frame
 
-__all__ = ["OFFLINE_RUNNERS", "offline_curve", "evaluate_offline", "online_curves", "online_batch_sweep"]
+__all__ = ["OFFLINE_RUNNERS", "offline_curve", "evaluate_offline", "online_curves", "online_batch_sweep", "pessimism_regime"]
 
 #: name -> (fitted model or None for the truth's, policy from (env, est, gamma))
 OFFLINE_RUNNERS = {
@@ -129,3 +129,26 @@ def online_batch_sweep(
     ]
     return pd.concat(frames, ignore_index=True)
 
+
+def pessimism_regime(
+    n_arms: list[int], betas: list[float], gammas: list[float], sizes: list[int] = (50, 100, 200, 500, 1000),
+    n_seeds: int = 20, coverage: float = 0.5, base: str = "avoid_optimal", lam: float = 1.0, seed: int = 0,
+) -> pd.DataFrame:
+    """Where pessimism beats plug-in on :func:`~workbench.bandits.env.rare_but_lucky`, per dataset.
+
+    For every ``(n_arms, beta, gamma)`` and dataset (seed): ``ratio`` = the worse of the two GSHF pessimistic
+    policies' gap (pointwise, policy-level) over plug-in's, averaged over ``sizes`` (notebook 03's statistic,
+    per seed instead of over seeds; behaviour ``(coverage, base)`` as there). Returns the columns
+    ``n_arms, beta, gamma, seed, ratio``, one row per dataset.
+    """
+    rows = []
+    for k in n_arms:
+        for beta in betas:
+            env = rare_but_lucky(n_arms=k, beta=beta, seed=seed)
+            for gamma in gammas:
+                fr = offline_curve(env, list(sizes), ["plug_in", "pointwise", "policy_level"], n_seeds, coverage, base,
+                                   gamma, lam, seed)
+                g = fr[fr.metric == "gap"].pivot_table(index=["seed", "queries"], columns="algo", values="value")
+                r = (g[["pointwise", "policy_level"]].max(axis=1) / g["plug_in"]).groupby("seed").mean()
+                rows += [(k, float(beta), float(gamma), int(sd), float(v)) for sd, v in r.items()]
+    return pd.DataFrame(rows, columns=["n_arms", "beta", "gamma", "seed", "ratio"])

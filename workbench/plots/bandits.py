@@ -16,7 +16,7 @@ from plotly.subplots import make_subplots
 
 from workbench.analysis.summaries import seed_ci
 
-__all__ = ["gap_curves", "gap_panels"]
+__all__ = ["gap_curves", "gap_panels", "regime_map"]
 
 _COLORS = qualitative.Plotly
 
@@ -70,3 +70,24 @@ def gap_panels(frame: pd.DataFrame, panel_by: str, metric: str = "gap", color_by
     fig.update_yaxes(type="log" if log_y else "linear")
     return fig
 
+
+def regime_map(table: pd.DataFrame, threshold: float = 0.75, title: str = "") -> go.Figure:
+    """Share of datasets where pessimism beats plug-in (``ratio <= threshold``), one heatmap per ``gamma``.
+
+    Input: :func:`workbench.bandits.experiments.pessimism_regime` (``n_arms, beta, gamma, seed, ratio``);
+    cells: ``x = n_arms``, ``y = beta``, colour and text = the share over seeds (0 to 1).
+    """
+    share = (table.assign(win=table["ratio"] <= threshold)
+             .groupby(["gamma", "beta", "n_arms"])["win"].mean().rename("share").reset_index())
+    gammas = sorted(share["gamma"].unique())
+    fig = make_subplots(rows=1, cols=len(gammas), subplot_titles=[f"gamma = {g:g}" for g in gammas], shared_yaxes=True)
+    for j, g in enumerate(gammas, start=1):
+        m = share[share["gamma"] == g].pivot(index="beta", columns="n_arms", values="share")  # (betas, arms)
+        fig.add_trace(go.Heatmap(z=m.to_numpy(), x=[str(c) for c in m.columns], y=[f"{b:g}" for b in m.index],
+                                 zmin=0.0, zmax=1.0, colorscale="Viridis", showscale=j == len(gammas),
+                                 text=m.round(2).to_numpy(), texttemplate="%{text}",
+                                 colorbar={"title": f"share ratio <= {threshold:g}"}), row=1, col=j)
+    fig.update_layout(title=title, template="plotly_white")
+    fig.update_xaxes(title_text="arms", type="category")
+    fig.update_yaxes(title_text="beta", type="category", col=1)
+    return fig
