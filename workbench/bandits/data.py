@@ -182,7 +182,10 @@ def load_bandit_comparisons(path: str | Path, env: BanditEnv) -> BanditCompariso
     if not path.exists():
         raise BanditDataError(f"{path}: no such file")
     if path.suffix.lower() == ".csv":
-        frame = pd.read_csv(path)
+        try:
+            frame = pd.read_csv(path)
+        except pd.errors.EmptyDataError:
+            raise BanditDataError(f"{path}: empty file (expected a header x, y, y_prime, label)") from None
     elif path.suffix.lower() in (".parquet", ".pq"):
         frame = pd.read_parquet(path)
     else:

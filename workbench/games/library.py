@@ -6,6 +6,7 @@ and a ``batch`` size (a leading batch dimension) so thousands of games are made 
 
 from __future__ import annotations
 
+import numbers
 from pathlib import Path
 
 import torch
@@ -70,6 +71,8 @@ def random_game(
     ``mu="uniform"`` or ``"random"`` (a Dirichlet(1) draw, strictly positive), or a tensor.
     ``batch`` adds a leading batch dimension of that size.
     """
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+        raise GameError(f"random_game: n must be a positive integer, got {n!r}")
     g = make_generator(seed)  # sample on CPU, then move: the same seed gives the same game on every device
     shape = (n, n) if batch is None else (batch, n, n)
     U = torch.rand(shape, generator=g, dtype=dtype)

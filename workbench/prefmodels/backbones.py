@@ -376,6 +376,9 @@ def apply_finetune(model: nn.Module, spec: BackboneSpec, seed: int = 0) -> nn.Mo
     raise ValueError(f"BackboneSpec.finetune must be 'full', 'lora' or 'frozen', got {spec.finetune!r}")
 
 
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json", "spiece.model")
+
+
 def build_hf(spec: BackboneSpec, device: DeviceLike = "auto", dtype: torch.dtype | None = None, seed: int = 0) -> Backbone:
     """A backbone from a local Hugging Face folder (``spec.path``) with LoRA / frozen / full fine-tuning."""
     from transformers import AutoModel, AutoTokenizer
@@ -383,6 +386,11 @@ def build_hf(spec: BackboneSpec, device: DeviceLike = "auto", dtype: torch.dtype
     path = Path(spec.path or "")
     if not path.is_dir():
         raise FileNotFoundError(f"load_backbone: {str(spec.path)!r} is not a local Hugging Face checkpoint folder")
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"load_backbone: {str(path)!r} has no config.json (not a Hugging Face checkpoint "
+                                f"folder; it holds {sorted(p.name for p in path.iterdir())[:8]})")
+    if not any((path / f).is_file() for f in TOKENIZER_FILES):
+        raise FileNotFoundError(f"load_backbone: {str(path)!r} has no tokenizer file (one of {list(TOKENIZER_FILES)})")
     dev = resolve_device(device)
     if dtype is None:
         dtype = torch.bfloat16 if dev.type == "cuda" and spec.finetune != "full" else torch.float32

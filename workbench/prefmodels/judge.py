@@ -34,6 +34,8 @@ class ModelJudge:
     """A trained preference model behind the :class:`Judge` interface."""
 
     def __init__(self, model: PreferenceModel, batch_size: int = 256, meta: dict[str, Any] | None = None):
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"ModelJudge: batch_size must be a positive integer, got {batch_size!r}")
         self.model = model
         self.batch_size = int(batch_size)
         self.meta = dict(meta or {})
