@@ -155,3 +155,13 @@ def test_ties_get_label_one_half_and_are_marked(tmp_path):
     np.testing.assert_array_equal(u.labels, [1.0, 0.5])
     # a tie stays a tie under swap (label 1/2 is its own mirror image)
     assert isinstance(u, Comparisons) and u.swap().labels[1] == 0.5
+
+
+def test_truncated_gz_through_the_datasets_engine_falls_back_and_keeps_the_good_lines(tmp_path):
+    data = _gz_bytes(2000)
+    path = tmp_path / "train.jsonl.gz"
+    path.write_bytes(data[: len(data) * 3 // 4])
+    c = load_comparisons(path, on_error="skip", engine="datasets", cache_dir=str(tmp_path / "cache"))
+    py = load_comparisons(path, on_error="skip", engine="python")
+    assert len(c) == len(py) >= 1200 and c.skip_reasons == py.skip_reasons
+    assert re.search(r"train\.jsonl\.gz, line \d+: truncated gzip file", c.skip_reasons[-1])
