@@ -1,0 +1,107 @@
+"""``sample_pair`` (Nash-MD's ``y ~ pi``, ``y' ~ pi^m`` and ``log mu(y)`` in one decoding loop) and the
+policy's fast adapters-off switch: the same laws and numbers as the slower paths they replace."""
+
+import pytest
+import torch
+
+from workbench.device import make_generator
+from workbench.llm.exact import enumerate_logprobs
+from workbench.llm.policy import load_policy
+from workbench.llm.sampling import sample_pair
+from workbench.llm.task import RPSTask
+
+
+@pytest.fixture(scope="module")
+def task():
+    return RPSTask()
+
+
+def perturbed(task, finetune="lora", scale=0.8):
+    policy = load_policy("tiny", device="cpu", finetune=finetune, seed=0).constrain(task.words)
+    g = make_generator(7)
+    with torch.no_grad():
+        for _, p in policy.trainable():
+            p.add_(scale * torch.randn(p.shape, generator=g))
+    return policy
+
+
+def tv_and_bound(task, responses, exact):
+    """Total variation of the empirical law of ``responses`` vs ``exact`` ``(n,)``, and 2x its expected size
+    under a correct sampler (``E[TV] <= 0.5 sum sqrt(p (1 - p) / N)``; see test_llm_core's mixture test)."""
+    N = len(responses)
+    emp = torch.bincount(task.index(responses), minlength=task.n).double() / N
+    return float(0.5 * (emp - exact).abs().sum()), float(2 * 0.5 * (exact * (1 - exact) / N).sqrt().sum())
+
+
+@pytest.mark.parametrize("finetune, fuse, m", [("lora", True, 0.5), ("lora", False, 0.5), ("full", False, 0.5),
+                                               ("lora", True, 0.0), ("lora", True, 1.0)])
+def test_both_halves_follow_their_exact_laws(task, finetune, fuse, m):
+    policy = perturbed(task, finetune)
+    N, x = 6000, 1
+    ys, opp, _ = sample_pair(policy, [task.prompts[x]] * N, task.length, mixture=m, generator=make_generator(3),
+                             fuse=fuse)
+    pi = enumerate_logprobs(policy, task)[x].double().exp()  # (n,)
+    pim = enumerate_logprobs(policy, task, mixture=m)[x].double().exp()  # (n,)
+    tv, bound = tv_and_bound(task, ys.responses, pi)
+    assert tv < bound, ("y vs pi", tv, bound)
+    tv, bound = tv_and_bound(task, opp.responses, pim)
+    assert tv < bound, ("y' vs pi^m", tv, bound)
+    if m == 0.5:  # the check can tell the two laws apart
+        assert float(0.5 * (pi - pim).abs().sum()) > 2 * bound
+
+
+@pytest.mark.parametrize("finetune", ["lora", "full"])
+def test_harvested_reference_logprobs_equal_a_reference_forward(task, finetune):
+    policy = perturbed(task, finetune, scale=0.3)
+    ys, _, ref = sample_pair(policy, task.prompts * 3, task.length, mixture=0.25, generator=make_generator(4))
+    full = policy.response_logprobs(ys.prompt_ids, ys.prompt_mask, ys.response_ids, ys.response_mask, reference=True)
+    assert ref.shape == full.shape == (12, task.length)
+    assert torch.allclose(ref, full, atol=1e-5), (ref - full).abs().max()
+    pi = policy.response_logprobs(ys.prompt_ids, ys.prompt_mask, ys.response_ids, ys.response_mask)
+    assert (pi - full).abs().max() > 0.1  # the adapters are on outside the reference: pi != mu here
+
+
+def test_mixed_adapter_batch_draws_what_two_streams_draw(task):
+    policy = perturbed(task, "lora", scale=0.3)
+    a = sample_pair(policy, task.prompts * 8, task.length, mixture=0.5, generator=make_generator(5), fuse=True)
+    b = sample_pair(policy, task.prompts * 8, task.length, mixture=0.5, generator=make_generator(5), fuse=False)
+    same = sum(u == v for u, v in zip(a[0].responses + a[1].responses, b[0].responses + b[1].responses))
+    assert same >= 0.95 * 64  # same generator, same logits up to rounding: the same draws
+    assert torch.allclose(a[2], b[2], atol=1e-5)
+
+
+def test_free_text_halves_stop_at_eos_and_are_trimmed(task):
+    policy = load_policy("tiny", device="cpu")  # unconstrained: EOS can be drawn
+    ys, opp, ref = sample_pair(policy, task.prompts * 4, 12, mixture=0.5, generator=make_generator(6))
+    for r in (ys, opp):
+        lengths = r.response_mask.sum(1)  # (B,)
+        assert r.response_ids.shape[1] == int(lengths.max())  # trimmed to the longest response
+        assert torch.equal(r.response_mask, (torch.arange(r.response_ids.shape[1]) < lengths[:, None]).long())
+        ended = lengths < 12
+        last = r.response_ids[torch.arange(len(r)), (lengths - 1).clamp_min(0)]
+        assert (last[ended] == policy.tokenizer.eos_token_id).all()  # a row that stopped early ended on EOS
+    assert ref.shape == ys.response_ids.shape and (ref[ys.response_mask == 0] == 0).all()
+
+
+def test_fast_reference_switch_is_peft_disable_adapter(task):
+    policy = perturbed(task, "lora", scale=0.3)
+    ids = policy.encode_prompts(task.prompts)[0]
+    with torch.no_grad():
+        on = policy.model(input_ids=ids).logits
+        with policy.model.disable_adapter():
+            slow = policy.model(input_ids=ids).logits
+        with policy.reference() as model:
+            fast = model(input_ids=ids).logits
+        again = policy.model(input_ids=ids).logits
+    assert torch.equal(fast, slow)
+    assert torch.equal(again, on) and (on - slow).abs().max() > 0.1  # switched back on afterwards
+
+
+def test_sample_pair_errors_name_the_argument(task):
+    lora, full = load_policy("tiny", device="cpu"), load_policy("tiny", device="cpu", finetune="full")
+    with pytest.raises(ValueError, match="sample_pair: mixture must lie in"):
+        sample_pair(lora, task.prompts, 3, mixture=1.5)
+    with pytest.raises(ValueError, match="sample_pair: temperature must be > 0"):
+        sample_pair(lora, task.prompts, 3, mixture=0.5, temperature=0.0)
+    with pytest.raises(ValueError, match="fuse=True needs a LoRA policy"):
+        sample_pair(full, task.prompts, 3, mixture=0.5, fuse=True)
