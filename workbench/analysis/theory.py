@@ -27,7 +27,8 @@ with the exploitability gap at a rate of order ``(1 + 2 beta)^(-N/2) / beta`` an
 ``log pi_t - log pi*`` linear as well, none depending on the number of actions.
 
 - :func:`nash_mp_contraction`: the per-iteration factor ``(1 + eta)^(-1)`` (``eta = 2 beta`` by default):
-  the claim the notebook checks against the measured contraction.
+  a *bound* for the KL contraction (measured: about its square, ``(1 + 2 beta)^(-2)``) and tight for the
+  span semi-norm of ``log pi_t - log pi*``.
 - :func:`nash_mp_kl_bound`: ``KL(pi*, pi_T) <= (1 + eta)^(-T) KL(pi*, pi_0)`` with ``T = N / 2`` iterations.
   The abstract (the statement we could check with the search tool; the theorem body was not retrievable,
   so the general-``eta`` factor ``(1 + eta)^(-1)`` follows ``workbench.tabular.nash_mp`` and the workbench's
@@ -119,7 +120,10 @@ def nash_md_constant_step_bound(kl0, beta, eta, T) -> np.ndarray:
 
 # ---------------------------------------------------------------------------------------------- Nash-MP
 def nash_mp_contraction(beta, eta=None) -> np.ndarray:
-    """Per-iteration KL contraction factor ``(1 + eta)^(-1)`` of exact Nash-MP, ``eta = 2 beta`` by default.
+    """Per-iteration contraction factor ``(1 + eta)^(-1)`` of exact Nash-MP, ``eta = 2 beta`` by default.
+
+    For ``KL(pi*, pi_t)`` it is a bound (the measured KL factor is about its square); for the span
+    semi-norm of ``log pi_t - log pi*`` it is tight (``tests/test_tabular_one_step.py``).
 
     The paper's analysis needs ``eta <= 2 beta``; a larger ``eta`` raises (no guarantee to draw).
     """
