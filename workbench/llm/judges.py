@@ -51,10 +51,10 @@ class RewardJudge:
         return self._reward(prompts, responses).float()
 
     def prob(self, prompts, responses_a, responses_b) -> torch.Tensor:
-        ra = self._reward(prompts, responses_a).float()
-        rb = self._reward(prompts, responses_b).float()
-        self.queries += len(prompts)
-        return torch.sigmoid(ra - rb)
+        B = len(prompts)
+        r = self._reward(list(prompts) * 2, list(responses_a) + list(responses_b)).float()  # (2B,): one batched call
+        self.queries += B
+        return torch.sigmoid(r[:B] - r[B:])
 
 
 def bt_oracle_rewards(task: RPSTask) -> torch.Tensor:

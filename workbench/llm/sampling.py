@@ -34,6 +34,9 @@ except ImportError:  # pragma: no cover
     CACHE_ARG = "past_key_values"
 
 
+FUSE_MIN_PARAMS = 20_000_000  # sample_pair's default: a mixed-adapter batch from this model size up
+
+
 @dataclass
 class Rollout:
     """A batch of prompts and sampled responses (prompts left-padded, responses right-padded)."""
@@ -174,9 +177,10 @@ def sample_pair(
     rows of ``y'`` share each model's forward (``2B`` rows, one KV cache per model), and the reference,
     which the mixture needs anyway, also reads the ``y`` rows, so the reference's per-token log-probabilities
     of ``y`` (what ``policy.response_logprobs(..., reference=True)`` computes with a second forward over
-    prompt and response) come out of the sampling loop for free. With LoRA (``fuse`` defaults to True there)
-    the policy rows and the reference rows run as one peft mixed-adapter batch (``"__base__"`` rows have
-    the adapters off): one forward of ``4B`` rows per token instead of three of ``B`` rows.
+    prompt and response) come out of the sampling loop for free. With LoRA and ``fuse`` (by default from
+    ``FUSE_MIN_PARAMS`` parameters up) the policy rows and the reference rows run as one peft mixed-adapter
+    batch (``"__base__"`` rows have the adapters off): one forward of ``4B`` rows per token instead of three
+    of ``B`` rows.
 
     Returns:
         ``(ys, opp, ref_logp)``: the two rollouts (each trimmed to its longest response) and
@@ -187,7 +191,10 @@ def sample_pair(
     if not temperature > 0:
         raise ValueError(f"sample_pair: temperature must be > 0; got {temperature}")
     lora = policy.finetune == "lora"
-    fuse = lora if fuse is None else bool(fuse)
+    if fuse is None:  # measured (benchmarks/bench_llm.py): peft's per-call mixed-batch set-up outweighs the
+        # saved weight reads on a tiny model (2-layer: 25 % slower) and wins on SmolLM2-135M (25 % faster)
+        fuse = lora and sum(p.numel() for p in policy.model.parameters()) >= FUSE_MIN_PARAMS
+    fuse = bool(fuse)
     if fuse and not lora:
         raise ValueError("sample_pair: fuse=True needs a LoRA policy (mixed-adapter batches); this one is full fine-tuning")
     was_training = policy.model.training

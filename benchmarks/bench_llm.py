@@ -1,0 +1,435 @@
+"""Our Nash-MD-PG step against TRL 1.13's ``NashMDTrainer``: time per step, tokens/s, queries/s, peak memory.
+
+Prints tables; asserts nothing. Each step is timed in wall-clock seconds and in process CPU seconds
+(``time.process_time``): on a shared, loaded machine the CPU seconds are the fairer comparison. Every configuration runs in its own subprocess (``--worker``), so the peak
+memory of a row is that configuration's alone (RSS high-water mark on CPU, ``torch.cuda.max_memory_allocated``
+on CUDA).
+
+**Equal work per step** (both sides, per prompt of the batch of ``B``):
+  * one completion from the policy ``pi`` and one from the token-level geometric mixture of ``pi`` and the
+    reference ``mu`` (coefficient ``m`` on the reference), each exactly ``--new-tokens`` long: EOS (and a pad
+    token distinct from it) is masked out on both sides (TRL: ``min_new_tokens`` / ``suppress_tokens``;
+    ours: the policy's allowed-token set), so lengths cannot differ; plain temperature sampling (TRL's
+    ``top_k=0, top_p=1``), the same temperature;
+  * both completions scored by the same reward model: the backbone's checkpoint with a scalar head
+    (``AutoModelForSequenceClassification``, ``num_labels=1``, head seeded identically); one preference
+    ``sigmoid(r(y) - r(y'))`` per prompt (one query);
+  * ``log pi(y|x)`` with grad and ``log mu(y|x)`` without, then the policy-gradient loss, backward, gradient
+    clipping at 1.0 and one AdamW step (same learning rate, no schedule, no weight decay);
+  * the same model and precision, full fine-tuning (a frozen copy as the reference, on both sides) or LoRA
+    (r = 8, alpha = 16, all linear layers, dropout 0; the reference = adapters off, on both sides).
+Differences that remain, none of which changes the work counted: TRL adds a BOS token when the prompt does
+not start with one (the tiny model's prompts: one token longer on TRL's side); TRL's per-token KL surrogate
+``sum_t log(pi/mu)_t log pi_t`` vs our sequence-level score-function term (same cost); TRL tokenizes ids for
+its reward model directly while ours decodes to text and re-tokenizes (our cost); TRL's mixture in LoRA mode
+mixes the policy with ``get_base_model()``, which still has the adapters on (a TRL bug: no extra cost).
+
+Run ``.venv/bin/pip install -r benchmarks/requirements-trl.txt`` first (TRL is a benchmark-only dependency).
+``--levers`` measures each of our speed levers on its own (the step before the changes, then cumulatively).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+
+SMOL_PROMPTS = [
+    "Write a short poem about the sea.",
+    "Explain why the sky is blue in two sentences.",
+    "Give me three tips for learning to cook.",
+    "What is the capital of France and why is it famous?",
+    "Describe a cat to someone who has never seen one.",
+    "Summarize the plot of a heist movie you invent.",
+    "How do plants make food from sunlight?",
+    "Suggest a name for a friendly robot and explain it.",
+]
+
+
+# ====================================================================== shared set-up (worker side)
+def load_backbone(name: str, dtype, device):
+    import torch
+    from workbench.llm.models import load_causal_lm, model_path
+
+    path = model_path(name)
+    model, tok = load_causal_lm(path, device=device, dtype=dtype)
+    if attn := os.environ.get("BENCH_ATTN"):
+        model.set_attn_implementation(attn)
+    return path, model, tok
+
+
+def load_reward_model(path, tok, dtype, device, seed: int):
+    """The judge: the same checkpoint with a scalar head (``num_labels=1``), head seeded by ``seed``."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    state = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(seed)
+        rm = AutoModelForSequenceClassification.from_pretrained(str(path), num_labels=1, dtype=dtype)
+    finally:
+        torch.random.set_rng_state(state)
+    rm.config.pad_token_id = tok.pad_token_id
+    return rm.to(device).eval().requires_grad_(False)
+
+
+def prompts_for(name: str) -> list[str]:
+    if name == "tiny":
+        from workbench.llm.models import TinyLMConfig
+
+        return TinyLMConfig().task().prompts
+    return SMOL_PROMPTS
+
+
+def banned_ids(tok) -> list[int]:
+    """EOS and pad: masked on both sides so every completion is exactly ``new_tokens`` long."""
+    return sorted({i for i in (tok.eos_token_id, tok.pad_token_id) if i is not None})
+
+
+LOGP = "log-prob forwards (log pi(y) with grad; 'before': also log mu(y))"
+PROFILE_ORDER = [
+    "loss: sampling + judge + log-probs",
+    "sampling: y, y' (mixture) and log mu(y)", "sampling: y, y' (mixture)",
+    "sampling: y (generate), y' (mixture, no KV cache)",
+    "  of which model forwards (KV cache)", "  of which decode to text",
+    "judge (reward model)", LOGP, "log pi(y) (grad) + log mu(y) forwards", "backward", "clip + AdamW step",
+]
+
+
+class Timers:
+    """Wall-clock seconds per label, accumulated over the timed steps (not over the warm-up)."""
+
+    def __init__(self):
+        self.on, self.total = False, {}
+
+    @contextmanager
+    def __call__(self, label):
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            if self.on:
+                self.total[label] = self.total.get(label, 0.0) + time.perf_counter() - t
+
+    def wrap(self, owner, attr, label):
+        fn = getattr(owner, attr)
+
+        def wrapped(*a, **k):
+            with self(label):
+                return fn(*a, **k)
+        setattr(owner, attr, wrapped)
+
+
+def peak_memory_gb(device) -> float:
+    import torch
+
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**30
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+
+
+def rss_gb() -> float:
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**30
+
+
+# ====================================================================== our step
+def before_loss(self, policy, judge, prompts, state, ctx):
+    """Nash-MD-PG's step as it was before the speed work (two sampling loops, three forwards per token,
+    a second forward over prompt + response for ``log mu(y)``), kept here to measure the levers."""
+    from workbench.llm.loop import StepOut
+    from workbench.llm.nash_md_pg import pg_advantage, pg_loss, sequence_logprobs
+    from workbench.llm.sampling import sample
+
+    ys = sample(policy, prompts, ctx.config.max_new_tokens, temperature=ctx.config.temperature, generator=ctx.generator)
+    opp = sample(policy, prompts, ctx.config.max_new_tokens, mixture=self.mixture, temperature=ctx.config.temperature,
+                 generator=ctx.generator)
+    pref = judge.prob(prompts, ys.responses, opp.responses).to(policy.device).float()
+    logp = sequence_logprobs(policy, ys)
+    logp_ref = sequence_logprobs(policy, ys, reference=True)
+    adv = pg_advantage(pref, logp, logp_ref, self.beta)
+    return StepOut(pg_loss(logp, adv), queries=len(prompts), tokens=ys.n_tokens + opp.n_tokens)
+
+
+def run_ours(a, device, dtype, timers: Timers) -> dict:
+    import torch
+    import workbench.llm.nash_md_pg as nmd
+    import workbench.llm.sampling as sampling
+    from workbench.device import make_generator
+    from workbench.llm.judges import RewardJudge
+    from workbench.llm.loop import LoopConfig, StepContext
+    from workbench.llm.nash_md_pg import NashMDPG
+    from workbench.llm.policy import Policy
+
+    path, model, tok = load_backbone(a.model, dtype, device)
+    policy = Policy(model, tok, finetune=a.mode, lora_r=8, lora_alpha=16, seed=a.seed)
+    rm = load_reward_model(path, tok, dtype, device, a.seed + 1)
+    banned = set(banned_ids(tok))
+    policy.allowed = torch.tensor([i for i in range(model.config.vocab_size) if i not in banned], device=device)
+
+    def reward(prompts, responses):  # (B,): the same reward model TRL's side uses, on the decoded text
+        sep = "" if policy.chat else " "
+        texts = [policy.format_prompt(p) + sep + r for p, r in zip(prompts, responses)]
+        enc = tok(texts, padding=True, return_tensors="pt", add_special_tokens=not policy.chat).to(device)
+        with torch.no_grad():
+            return rm(**enc).logits[:, 0].float()
+
+    judge = RewardJudge(reward)  # one reward forward over both sides (2B rows) per step
+    if a.variant in ("before", "pair", "fused"):  # the judge as it was: two reward calls of B rows
+        def prob(prompts, ra, rb):
+            judge.queries += len(prompts)
+            return torch.sigmoid(reward(prompts, ra) - reward(prompts, rb))
+        judge.prob = prob
+    trainer = NashMDPG(beta=a.beta, mixture=a.mixture)
+    if a.variant == "before":
+        NashMDPG.loss = before_loss
+    elif a.variant in ("pair", "fused"):  # one loop, log mu(y) harvested; with or without the mixed-adapter batch
+        orig, fuse = sampling.sample_pair, a.variant == "fused"
+        nmd.sample_pair = lambda *x, **k: orig(*x, **{**k, "fuse": fuse})
+    timers.wrap(nmd, "sample_pair", "sampling: y, y' (mixture) and log mu(y)")
+    timers.wrap(nmd, "sequence_logprobs", LOGP)
+    if a.variant == "before":
+        timers.wrap(sampling, "sample", "sampling: y, y' (mixture)")
+    timers.wrap(judge, "prob", "judge (reward model)")
+    timers.wrap(sampling._Stream, "__call__", "  of which model forwards (KV cache)")
+    timers.wrap(policy, "decode", "  of which decode to text")
+
+    params = [p for _, p in policy.trainable()]
+    opt = torch.optim.AdamW(params, lr=a.lr, weight_decay=0.0)
+    cfg = LoopConfig(steps=a.warmup + a.steps, batch_size=a.batch, max_new_tokens=a.new_tokens,
+                     temperature=a.temperature, lr=a.lr, seed=a.seed)
+    gen = make_generator(a.seed, device)
+    pool = prompts_for(a.model)
+    setup_rss = rss_gb()
+    times, cpu, tokens = [], [], 0
+    policy.model.train()
+    for step in range(a.warmup + a.steps):  # the step of workbench.llm.loop.train, timed
+        timers.on = step >= a.warmup
+        batch = [pool[(step * a.batch + i) % len(pool)] for i in range(a.batch)]
+        t, c = time.perf_counter(), time.process_time()
+        with timers("loss: sampling + judge + log-probs"):
+            out = trainer.loss(policy, judge, batch, None, StepContext(cfg, gen, step))
+        with timers("backward"):
+            opt.zero_grad(set_to_none=True)
+            out.loss.backward()
+        with timers("clip + AdamW step"):
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        if timers.on:
+            times.append(time.perf_counter() - t)
+            cpu.append(time.process_time() - c)
+            tokens += out.tokens
+    return {"times": times, "cpu": cpu, "tokens": tokens, "queries": a.batch * a.steps, "setup_rss_gb": setup_rss,
+            "attn": model.config._attn_implementation}
+
+
+# ====================================================================== TRL's step
+def run_trl(a, device, dtype, timers: Timers) -> dict:
+    import torch
+    from datasets import Dataset
+    from transformers import TrainerCallback
+    from trl.experimental.nash_md import NashMDConfig, NashMDTrainer
+
+    path, model, tok = load_backbone(a.model, dtype, device)
+    rm = load_reward_model(path, tok, dtype, device, a.seed + 1)
+    chat = bool(getattr(tok, "chat_template", None))
+    pool = prompts_for(a.model)
+    n = (a.warmup + a.steps) * a.batch
+    rows = [pool[i % len(pool)] for i in range(n)]
+    data = Dataset.from_dict({"prompt": [[{"role": "user", "content": p}] for p in rows] if chat else rows})
+    peft_config = None
+    if a.mode == "lora":
+        from peft import LoraConfig
+
+        peft_config = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules="all-linear")
+        torch.manual_seed(a.seed)
+    gen_kwargs = {"min_new_tokens": a.new_tokens}
+    if tok.pad_token_id != tok.eos_token_id:
+        gen_kwargs["suppress_tokens"] = [tok.pad_token_id]
+    out_dir = tempfile.mkdtemp(prefix="bench_trl_")
+    args = NashMDConfig(
+        output_dir=out_dir, per_device_train_batch_size=a.batch, gradient_accumulation_steps=1,
+        max_steps=a.warmup + a.steps, learning_rate=a.lr, lr_scheduler_type="constant", weight_decay=0.0,
+        max_grad_norm=1.0, optim="adamw_torch", max_new_tokens=a.new_tokens, temperature=a.temperature,
+        top_k=0, top_p=1.0, beta=[a.beta], mixture_coef=[a.mixture], generation_kwargs=gen_kwargs,
+        use_cpu=device.type == "cpu", bf16=False, fp16=False, report_to="none", save_strategy="no",
+        logging_steps=10**6, disable_tqdm=True, dataloader_num_workers=0, seed=a.seed, data_seed=a.seed,
+        gradient_checkpointing=False, remove_unused_columns=False,
+    )
+    trainer = NashMDTrainer(model=model, reward_funcs=rm, args=args, processing_class=tok, train_dataset=data,
+                            peft_config=peft_config)
+    torch.set_num_threads(a.threads)  # in case the Trainer or accelerate changed it
+    times, cpu = [], []
+
+    class StepTimer(TrainerCallback):
+        def on_step_begin(self, args, state, control, **kw):
+            timers.on = state.global_step >= a.warmup
+            self.t, self.c = time.perf_counter(), time.process_time()
+
+        def on_step_end(self, args, state, control, **kw):
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            if timers.on:
+                times.append(time.perf_counter() - self.t)
+                cpu.append(time.process_time() - self.c)
+
+    trainer.add_callback(StepTimer())
+    timers.wrap(trainer, "_generate_completions", "sampling: y (generate), y' (mixture, no KV cache)")
+    timers.wrap(trainer, "_compute_rewards", "judge (reward model)")
+    timers.wrap(trainer, "_compute_logprobs", "log pi(y) (grad) + log mu(y) forwards")
+    timers.wrap(trainer.accelerator, "backward", "backward")
+    setup_rss = rss_gb()
+    trainer.train()
+    return {"times": times, "cpu": cpu, "tokens": 2 * a.batch * a.new_tokens * a.steps, "queries": a.batch * a.steps,
+            "setup_rss_gb": setup_rss, "attn": model.config._attn_implementation,
+            "threads_seen": torch.get_num_threads()}
+
+
+# ====================================================================== worker / driver
+def worker(a) -> None:
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    import torch
+
+    from workbench.device import resolve_device
+
+    torch.set_num_threads(a.threads)
+    device = resolve_device(a.device)
+    dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[a.dtype]
+    timers = Timers()
+    res = (run_ours if a.side == "ours" else run_trl)(a, device, dtype, timers)
+    t = sum(res["times"])
+    res.update(peak_gb=peak_memory_gb(device), s_per_step=t / len(res["times"]),
+               cpu_s_per_step=sum(res["cpu"]) / len(res["cpu"]), tok_per_s=res["tokens"] / t,
+               queries_per_s=res["queries"] / t, profile={k: v / len(res["times"]) for k, v in timers.total.items()},
+               threads=torch.get_num_threads(), device=str(device))
+    print("RESULT " + json.dumps(res))
+
+
+def launch(a, **over) -> dict:
+    argv = [sys.executable, __file__, "--worker"]
+    for k, v in {**vars(a), **over}.items():
+        if k in ("worker", "levers", "models", "modes", "sides", "attn"):
+            continue
+        argv += [f"--{k.replace('_', '-')}", str(v)]
+    env = {**os.environ, "OMP_NUM_THREADS": str(over.get("threads", a.threads)), "TOKENIZERS_PARALLELISM": "false"}
+    if over.get("attn"):
+        env["BENCH_ATTN"] = over["attn"]
+    p = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=Path(__file__).resolve().parents[1])
+    line = [ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")]
+    if p.returncode != 0 or not line:
+        print(f"[{over}] failed (exit {p.returncode}):\n{p.stderr[-3000:]}", file=sys.stderr)
+        return {}
+    return json.loads(line[-1][7:])
+
+
+def machine() -> str:
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{cpu}, {os.cpu_count()} logical CPUs, {gpu}, torch {torch.__version__}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--models", default="tiny,smollm2", help="comma list of: tiny, smollm2, or a local checkpoint")
+    ap.add_argument("--modes", default="full,lora", help="comma list of: full, lora")
+    ap.add_argument("--sides", default="ours,trl", help="comma list of: ours, trl")
+    ap.add_argument("--batch", type=int, default=4, help="prompts per step")
+    ap.add_argument("--new-tokens", type=int, default=32, help="tokens generated per completion (exactly)")
+    ap.add_argument("--steps", type=int, default=3, help="timed steps per configuration")
+    ap.add_argument("--warmup", type=int, default=1, help="untimed steps first")
+    ap.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (and OMP_NUM_THREADS)")
+    ap.add_argument("--temperature", type=float, default=0.9, help="sampling temperature (TRL's default)")
+    ap.add_argument("--mixture", type=float, default=0.5, help="m, the reference's weight (TRL's default)")
+    ap.add_argument("--beta", type=float, default=0.1, help="KL strength (TRL's default)")
+    ap.add_argument("--lr", type=float, default=1e-5, help="AdamW learning rate")
+    ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"], help="weights' precision")
+    ap.add_argument("--device", default="cpu", help="cpu, cuda, auto")
+    ap.add_argument("--seed", type=int, default=0, help="sampling and reward-head seed")
+    ap.add_argument("--levers", action="store_true", help="ours only: each speed lever measured on its own")
+    ap.add_argument("--attn", default="", help="with --levers: also time this attention implementation (eager)")
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--side", default="ours", help=argparse.SUPPRESS)
+    ap.add_argument("--model", default="tiny", help=argparse.SUPPRESS)
+    ap.add_argument("--mode", default="lora", help=argparse.SUPPRESS)
+    ap.add_argument("--variant", default="all", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.worker:
+        return worker(a)
+
+    import pandas as pd
+
+    load = os.getloadavg()
+    print(f"# {date.today()}  {machine()}\n# threads={a.threads}  load average at start {load[0]:.2f} {load[1]:.2f} "
+          f"{load[2]:.2f}  B={a.batch} new_tokens={a.new_tokens} T={a.temperature} m={a.mixture} {a.dtype} "
+          f"device={a.device}  steps={a.steps} (+{a.warmup} warm-up)")
+    rows, profiles = [], {}
+    for model in a.models.split(","):
+        for mode in a.modes.split(","):
+            runs = []
+            if a.levers:
+                runs = [("before", {"variant": "before"}), ("+ one loop, log mu(y) harvested", {"variant": "pair"})]
+                if mode == "lora":
+                    runs.append(("+ mixed-adapter batch", {"variant": "fused"}))
+                runs.append(("+ judge batched (default path)", {"variant": "all"}))
+                if a.attn:
+                    runs.append((f"all levers, attn={a.attn}", {"variant": "all", "attn": a.attn}))
+            else:
+                runs = [(s, {"side": s}) for s in a.sides.split(",")]
+            for label, over in runs:
+                res = launch(a, model=model, mode=mode, **{"side": "ours", **over})
+                if not res:
+                    continue
+                rows.append({"model": model, "mode": mode, "run": label, "s/step": res["s_per_step"],
+                             "CPU s/step": res["cpu_s_per_step"],
+                             "tokens/s": res["tok_per_s"], "queries/s": res["queries_per_s"],
+                             "peak GB": res["peak_gb"], "setup RSS GB": res["setup_rss_gb"],
+                             "threads": res["threads"], "attn": res["attn"]})
+                profiles[(model, mode, label)] = res["profile"]
+                print(f"  {model:8s} {mode:4s} {label:32s} {res['s_per_step']:7.3f} s/step  "
+                      f"{res['cpu_s_per_step']:7.3f} CPU s/step  "
+                      f"peak {res['peak_gb']:.2f} GB", flush=True)
+    if not rows:
+        return
+    df = pd.DataFrame(rows)
+    if not a.levers and {"ours", "trl"} <= set(df.run):
+        base = df[df.run == "trl"].set_index(["model", "mode"])
+        key = df.set_index(["model", "mode"]).index
+        df["speed-up vs TRL"] = base.loc[key, "s/step"].to_numpy() / df["s/step"].to_numpy()
+        df["CPU speed-up vs TRL"] = base.loc[key, "CPU s/step"].to_numpy() / df["CPU s/step"].to_numpy()
+        df["memory vs TRL"] = df["peak GB"].to_numpy() / base.loc[key, "peak GB"].to_numpy()
+    else:
+        first = df.groupby(["model", "mode"])["s/step"].transform("first")
+        df["speed-up vs before"] = first / df["s/step"]
+        df["CPU speed-up vs before"] = df.groupby(["model", "mode"])["CPU s/step"].transform("first") / df["CPU s/step"]
+    pd.set_option("display.width", 200)
+    print(df.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    print(f"# load average at end {os.getloadavg()[0]:.2f}")
+    print("\nProfile (seconds per timed step; indented rows are parts of the row above them):")
+    for (model, mode, label), prof in profiles.items():
+        print(f"  {model} {mode} {label}:")
+        for k in sorted(prof, key=lambda k: PROFILE_ORDER.index(k) if k in PROFILE_ORDER else len(PROFILE_ORDER)):
+            print(f"    {k:60s} {prof[k]:8.3f}")
+
+
+if __name__ == "__main__":
+    main()
