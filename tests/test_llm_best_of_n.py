@@ -14,28 +14,7 @@ from workbench.llm.dpo import dpo_loss, dpo_margin
 from workbench.llm.exact import enumerate_logprobs
 from workbench.llm.judges import bt_oracle_judge, bt_oracle_rewards
 from workbench.llm.loop import LoopConfig, StepContext, train
-from workbench.llm.policy import load_policy
 from workbench.llm.rso import RSODPO, rejection_sample_gibbs, sample_rso
-from workbench.llm.task import RPSTask
-
-
-@pytest.fixture(scope="module")
-def task():
-    return RPSTask()
-
-
-@pytest.fixture(scope="module")
-def loaded(task):
-    torch.set_num_threads(1)
-    pol = load_policy("tiny", device="cpu", seed=0).constrain(task.words)
-    return pol, pol.snapshot()
-
-
-@pytest.fixture()
-def policy(loaded):
-    pol, w0 = loaded
-    pol.load_snapshot(w0)  # every test starts at pi = mu
-    return pol
 
 
 def tv(p, q):

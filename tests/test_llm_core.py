@@ -16,18 +16,6 @@ from workbench.llm.sampling import mixture_logprobs, sample
 from workbench.llm.task import RPSTask
 
 
-@pytest.fixture(scope="module")
-def task():
-    return RPSTask()
-
-
-@pytest.fixture()
-def policy(task):
-    torch.set_num_threads(1)
-    pol = load_policy("tiny", device="cpu", seed=0)
-    return pol.constrain(task.words)
-
-
 def perturb(policy, seed=1, scale=0.5):
     """Move the LoRA adapters away from zero so that pi != mu."""
     g = make_generator(seed)
@@ -139,21 +127,7 @@ def test_loop_config_is_validated():
         LoopConfig(batch_size=0)
 
 
-class KilledJudge(OracleJudge):
-    """The oracle, except that the process "dies" at the ``kill_at``-th call."""
-
-    def __init__(self, task, kill_at):
-        super().__init__(task)
-        self.calls, self.kill_at = 0, kill_at
-
-    def prob(self, *args):
-        self.calls += 1
-        if self.calls == self.kill_at:
-            raise KeyboardInterrupt("killed")
-        return super().prob(*args)
-
-
-def test_resume_after_kill_matches_an_uninterrupted_run(task, tmp_path):
+def test_resume_after_kill_matches_an_uninterrupted_run(task, tmp_path, killed_judge):
     cfg = LoopConfig(steps=6, batch_size=4, lr=1e-2, eval_every=2, seed=5)
     trainer = NashMDPG(beta=0.1, mixture=0.25)
     pol = load_policy("tiny", device="cpu").constrain(task.words)
@@ -164,7 +138,7 @@ def test_resume_after_kill_matches_an_uninterrupted_run(task, tmp_path):
     pol2 = load_policy("tiny", device="cpu").constrain(task.words)
     ckpt = tmp_path / "run.pt"
     with pytest.raises(KeyboardInterrupt):  # dies during step 5, after the step-4 checkpoint
-        train(trainer, pol2, KilledJudge(task, kill_at=5), task.prompts, cfg, evaluator=ev, checkpoint=ckpt,
+        train(trainer, pol2, killed_judge(task, kill_at=5), task.prompts, cfg, evaluator=ev, checkpoint=ckpt,
               progress=False)
     pol3 = load_policy("tiny", device="cpu").constrain(task.words)  # a fresh process
     resumed = train(trainer, pol3, OracleJudge(task), task.prompts, cfg, evaluator=ev, checkpoint=ckpt,

@@ -16,28 +16,7 @@ from workbench.llm.exact import enumerate_logprobs
 from workbench.llm.judges import OracleJudge
 from workbench.llm.loop import LoopConfig, StepContext, train
 from workbench.llm.online_dpo import OnlineDPO
-from workbench.llm.policy import load_policy
-from workbench.llm.task import RPSTask
 from workbench.prefdata import load_comparisons
-
-
-@pytest.fixture(scope="module")
-def task():
-    return RPSTask()
-
-
-@pytest.fixture(scope="module")
-def loaded(task):
-    torch.set_num_threads(1)
-    pol = load_policy("tiny", device="cpu", seed=0).constrain(task.words)
-    return pol, pol.snapshot()
-
-
-@pytest.fixture()
-def policy(loaded):
-    pol, w0 = loaded
-    pol.load_snapshot(w0)  # every test starts at pi = mu
-    return pol
 
 
 def perturb(policy, seed=1, scale=0.5):

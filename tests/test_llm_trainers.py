@@ -11,15 +11,9 @@ from workbench.llm.nash_md_pg import NashMDPG, self_play
 from workbench.llm.nash_mp import NashMPPG, NashMPState
 from workbench.llm.policy import load_policy
 from workbench.llm.rlhf import RLOO
-from workbench.llm.task import RPSTask
 
 STEPS, BATCH = 4, 3
 CFG = LoopConfig(steps=STEPS, batch_size=BATCH, lr=1e-2, eval_every=2, seed=3)
-
-
-@pytest.fixture(scope="module")
-def task():
-    return RPSTask()
 
 
 def fresh(task):
@@ -67,28 +61,14 @@ def test_nash_mp_state_after_a_run(task):
     assert rows.to_dict() == {2: 0.0, 4: 1.0}  # step 2 was the half step's last, step 4 the full step's
 
 
-class KilledJudge(OracleJudge):
-    """The oracle, except that the process "dies" at the ``kill_at``-th call."""
-
-    def __init__(self, task, kill_at):
-        super().__init__(task)
-        self.calls, self.kill_at = 0, kill_at
-
-    def prob(self, *args):
-        self.calls += 1
-        if self.calls == self.kill_at:
-            raise KeyboardInterrupt("killed")
-        return super().prob(*args)
-
-
-def test_nash_mp_resume_mid_phase_matches_an_uninterrupted_run(task, tmp_path):
+def test_nash_mp_resume_mid_phase_matches_an_uninterrupted_run(task, tmp_path, killed_judge):
     cfg = LoopConfig(steps=6, batch_size=BATCH, lr=1e-2, eval_every=2, seed=5)
     trainer = NashMPPG(beta=0.1, inner_steps=3)  # the step-4 checkpoint is inside the full phase (inner 1)
     pol = fresh(task)
     full = train(trainer, pol, OracleJudge(task), task.prompts, cfg, progress=False)
     ckpt = tmp_path / "run.pt"
     with pytest.raises(KeyboardInterrupt):  # dies during step 5, after the step-4 checkpoint
-        train(trainer, fresh(task), KilledJudge(task, kill_at=5), task.prompts, cfg, checkpoint=ckpt, progress=False)
+        train(trainer, fresh(task), killed_judge(task, kill_at=5), task.prompts, cfg, checkpoint=ckpt, progress=False)
     saved = torch.load(ckpt, weights_only=False)["trainer_state"]
     assert (saved.phase, saved.inner, saved.outer) == ("full", 1, 0) and saved.half is not None
     pol3 = fresh(task)
