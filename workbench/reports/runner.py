@@ -297,6 +297,9 @@ def run_job(job: Job, out_dir: str | Path, timeout: int | None) -> Result:
             papermill.execute_notebook(
                 str(job.path), str(executed), parameters=job.parameters, kernel_name="python3",
                 cwd=str(job.path.parent), progress_bar=False, execution_timeout=timeout,
+                # no notebook save per cell / per 30 s of a long cell: the executed notebook embeds plotly.js in
+                # each figure, and saving it mid-cell stalled the widget cells (notebook 01's explorer) for minutes
+                request_save_on_cell_execute=False, autosave_cell_every=0,
             )
             html = export_html(executed)
         except Exception as exc:  # a cell error, a timeout, a dead kernel, an export failure
