@@ -17,6 +17,7 @@ when generated), each token's distribution renormalized over the allowed tokens 
 from __future__ import annotations
 
 import copy
+import warnings
 from contextlib import contextmanager, nullcontext
 from typing import Iterator, Sequence
 
@@ -60,8 +61,10 @@ class Policy(nn.Module):
             state = torch.random.get_rng_state()
             try:  # peft initialises LoRA A from the global RNG (B = 0: the policy starts at mu)
                 torch.manual_seed(seed)
-                model = get_peft_model(model, LoraConfig(r=lora_r, lora_alpha=lora_alpha, lora_dropout=0.0,
-                                                         target_modules=lora_targets))
+                with warnings.catch_warnings():  # peft 0.21 calls a transformers API deprecated in 5.x (harmless)
+                    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+                    model = get_peft_model(model, LoraConfig(r=lora_r, lora_alpha=lora_alpha, lora_dropout=0.0,
+                                                             target_modules=lora_targets))
             finally:
                 torch.random.set_rng_state(state)
         elif keep_reference:
