@@ -82,3 +82,13 @@ def test_nash_mp_resume_mid_phase_matches_an_uninterrupted_run(task, tmp_path, k
     with pytest.raises(ValueError, match=r"trainer.inner_steps: checkpoint 3 vs now 2"):
         train(NashMPPG(beta=0.1, inner_steps=2), fresh(task), OracleJudge(task), task.prompts, cfg,
               checkpoint=ckpt, resume=True, progress=False)
+
+
+def test_make_trainer_names_unknown_trainers_and_bad_hyperparameters():
+    from workbench.llm import make_trainer
+
+    assert make_trainer("Self-play", beta=0.2).mixture == 0.0
+    with pytest.raises(KeyError, match="unknown LLM trainer 'Nash-XX'; known: Nash-MD-PG"):
+        make_trainer("Nash-XX")
+    with pytest.raises(TypeError, match="bad hyperparameters for 'Nash-MP'"):
+        make_trainer("Nash-MP", mixtur=0.1)

@@ -14,6 +14,7 @@ Xiong et al. 2023), ``"DPO"`` (offline, on a fixed comparison set), ``"RLHF"`` (
 baseline (:mod:`workbench.llm.best_of_n`).
 """
 
+from workbench.registry import build
 from workbench.llm.dpo import OfflineDPO
 from workbench.llm.exact import ExactEvaluator, enumerate_logprobs
 from workbench.llm.judges import OracleJudge, RewardJudge, bt_oracle_judge, bt_oracle_rewards
@@ -46,12 +47,7 @@ REWARD_BASED = ("RLHF", "RSO-DPO")  # aim at the Gibbs policy of a (BT) reward
 
 def make_trainer(name: str, **hyper):
     """A trainer from its registry name and hyperparameters, e.g. ``make_trainer("Nash-MP", beta=0.1)``."""
-    if name not in TRAINERS:
-        raise KeyError(f"unknown LLM trainer {name!r}; known: {', '.join(TRAINERS)}")
-    try:
-        return TRAINERS[name](**hyper)
-    except TypeError as exc:
-        raise TypeError(f"bad hyperparameters for {name!r}: {hyper} ({exc})") from exc
+    return build(TRAINERS, name, "LLM trainer", **hyper)
 
 
 __all__ = [

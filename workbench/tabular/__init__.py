@@ -19,6 +19,7 @@ Registry (name -> class, default hyperparameters in each class; Nash-MD defaults
 The driver (:mod:`workbench.tabular.driver`) runs several methods and records the metrics in a tidy frame.
 """
 
+from workbench.registry import build
 from workbench.tabular.base import ExactOracle, SampledOracle, SteppedMethod, TabularState
 from workbench.tabular.egpo import EGPO
 from workbench.tabular.fictitious_play import FictitiousPlay
@@ -46,12 +47,7 @@ UNREGULARIZED = ("MWU", "FP")  # ignore beta
 
 def make_method(name: str, **hyper):
     """A method from its registry name and hyperparameters, e.g. ``make_method("Nash-MP", eta=0.2)``."""
-    if name not in METHODS:
-        raise KeyError(f"unknown tabular method {name!r}; known: {', '.join(METHODS)}")
-    try:
-        return METHODS[name](**hyper)
-    except TypeError as exc:
-        raise TypeError(f"bad hyperparameters for {name!r}: {hyper} ({exc})") from exc
+    return build(METHODS, name, "tabular method", **hyper)
 
 
 __all__ = [
