@@ -20,7 +20,7 @@ import platform
 import subprocess
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 #: Renderer used when ``PLOTLY_RENDERER`` is not set: the mimetype bundle renders natively in JupyterLab,
 #: the ``notebook`` part embeds plotly.js (offline, self-contained) so exported HTML draws the figures.
@@ -133,3 +133,34 @@ def _display_table(info: dict[str, Any]) -> None:
     except ImportError:
         pass
     print(table.to_string())
+
+
+#: Set to "1" by the report runner for the kernel: the notebook is being rendered into a static report.
+STATIC_REPORT_ENV = "WORKBENCH_STATIC_REPORT"
+
+
+def static_report() -> bool:
+    """True when the notebook runs to become a static HTML report (the runner sets ``WORKBENCH_STATIC_REPORT=1``).
+
+    A static report has no kernel behind it, so ipywidgets would show as empty boxes there.
+    """
+    return os.environ.get(STATIC_REPORT_ENV) == "1"
+
+
+def explore(live: Callable[[], Any], static: Callable[[], Any]) -> Any:
+    """Show an Explore section: ``live()`` (ipywidgets) in a kernel, ``static()`` in a static report.
+
+    ``static`` typically returns :func:`workbench.plots.explore.stepped_figure` over precomputed settings,
+    which plotly's own slider or dropdown drives offline. Only the chosen callable runs; its result is
+    displayed and returned.
+    """
+    obj = static() if static_report() else live()
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+
+        if get_ipython() is not None:
+            display(obj)
+    except ImportError:
+        pass
+    return obj

@@ -37,6 +37,7 @@ from unittest import mock
 import yaml
 
 from workbench.io import atomic_write_bytes, atomic_write_text
+from workbench.notebook import STATIC_REPORT_ENV
 from workbench.reports.index import read_index, update_index
 
 #: Renderer for report runs: the mimetype part keeps JupyterLab rendering the report notebook, the
@@ -291,7 +292,7 @@ def run_job(job: Job, out_dir: str | Path, timeout: int | None) -> Result:
     start = time.perf_counter()
     # the kernel inherits this environment; patch.dict restores it afterwards
     with tempfile.TemporaryDirectory(prefix=f"workbench-report-{job.name}-") as tmp, \
-            mock.patch.dict(os.environ, {"PLOTLY_RENDERER": REPORT_PLOTLY_RENDERER}):
+            mock.patch.dict(os.environ, {"PLOTLY_RENDERER": REPORT_PLOTLY_RENDERER, STATIC_REPORT_ENV: "1"}):
         executed = Path(tmp) / f"{job.name}.ipynb"
         try:
             papermill.execute_notebook(
