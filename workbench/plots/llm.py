@@ -9,7 +9,16 @@ results schema ``algo, seed, step, queries, metric, value`` + ``model, beta``; w
 * :func:`win_rate_heatmap` -- the pairwise win-rate matrix (Munos et al. 2023, Table 1);
 * :func:`frontier` -- win rate against the reference vs ``KL(pi || mu)``, the path of each run over training
   and its final point with CI bars;
-* :func:`mixture_bars` -- the mixture sampler's empirical distribution against the closed form.
+* :func:`mixture_bars` -- the mixture sampler's empirical distribution against the closed form;
+* :func:`distribution_figure` / :func:`distribution_steps` / :func:`distribution_explorer` -- one policy's
+  exact distribution over the responses of every prompt against the equilibrium ``pi*`` (and RLHF's target
+  ``g``): one figure, a static figure with a dropdown over precomputed policies, and its ipywidgets twin;
+* :func:`display_table` -- a results table for reading: metric code names replaced by :data:`METRIC_NAMES`,
+  rounded, round-off ``-0.0`` shown as ``0``.
+
+Code names never reach the page: metrics go through :data:`METRIC_NAMES` / :data:`METRIC_TITLES`, methods
+keep the labels the notebook gave them, and every method gets its own marker symbol (and the tabular curves
+their own dash) so that curves which coincide stay distinguishable.
 """
 
 from __future__ import annotations
@@ -25,22 +34,67 @@ from plotly.subplots import make_subplots
 from workbench.analysis.summaries import seed_ci
 from workbench.llm.evaluation import win_rate_table
 
-__all__ = ["equilibrium_curves", "win_rate_heatmap", "frontier", "mixture_bars"]
+__all__ = [
+    "METRIC_NAMES", "METRIC_TITLES", "metric_name", "display_table", "equilibrium_curves", "win_rate_heatmap", "frontier",
+    "mixture_bars", "distribution_figure", "distribution_steps", "distribution_explorer",
+]
 
 _COLORS = qualitative.Plotly
+#: short display names of the metrics (axis titles, table columns)
+METRIC_NAMES = {
+    "kl_to_eq": "KL(π* ‖ π)",
+    "reg_exploitability": "regularized exploitability",
+    "exploitability": "exploitability",
+    "kl_to_mu": "KL(π ‖ μ)",
+    "win_rate_vs_mu": "win rate P(π ≻ μ)",
+    "span_log_ratio": "span of log π − log π*",
+    "win_rate": "win rate",
+    "win_rate_se": "win rate (standard error)",
+}
+#: long display names (panel titles): the name and what it measures
 METRIC_TITLES = {
     "kl_to_eq": "KL(π* ‖ π): distance to the regularized equilibrium",
-    "reg_exploitability": "regularized exploitability max_π' P_β(π' ≻ π) − ½",
-    "exploitability": "exploitability max_y P(y ≻ π) − ½",
+    "reg_exploitability": "regularized exploitability max<sub>π'</sub> P<sub>β</sub>(π' ≻ π) − ½",
+    "exploitability": "exploitability max<sub>y</sub> P(y ≻ π) − ½",
     "kl_to_mu": "KL(π ‖ μ): distance to the reference",
     "win_rate_vs_mu": "win rate against the reference P(π ≻ μ)",
 }
+# one marker per method (curves that coincide stay distinguishable), one dash per tabular method
+_SYMBOLS = ["circle", "square", "diamond", "triangle-up", "x", "cross", "star", "triangle-down", "pentagon", "hexagon"]
+_TAB_DASHES = ["dash", "dashdot", "longdash", "longdashdot"]
+_FONT_MIN = 12  # px: text inside figures (heatmap cells, labels) at least this size
+
+
+def metric_name(code):
+    """The display name of a metric code name (:data:`METRIC_NAMES`; other strings lose their underscores,
+    anything else is returned unchanged)."""
+    if not isinstance(code, str):
+        return code
+    return METRIC_NAMES.get(code, code.replace("_", " "))
+
+
+def display_table(table, decimals: int = 4):
+    """A results table (DataFrame or Series) for reading: metric code names in the index and columns (and a
+    Series' name) replaced by their display names, numbers rounded to ``decimals``, round-off ``-0.0`` shown
+    as ``0``."""
+    if isinstance(table, pd.Series):
+        out = display_table(table.to_frame(name="value"), decimals)["value"]
+        return out.rename(metric_name(table.name))
+    out = table.rename(index=metric_name, columns=metric_name)
+    num = out.select_dtypes("number").columns
+    out[num] = out[num].round(decimals) + 0.0  # -0.0 + 0.0 == +0.0: round-off reads as 0, not -0
+    return out
 
 
 def _rgba(hex_color: str, alpha: float) -> str:
     h = hex_color.lstrip("#")
     r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
     return f"rgba({r},{g},{b},{alpha})"
+
+
+def _symbol_map(labels: Sequence[str]) -> dict[str, str]:
+    """One marker symbol per label, in order of first appearance."""
+    return {label: _SYMBOLS[i % len(_SYMBOLS)] for i, label in enumerate(dict.fromkeys(labels))}
 
 
 def _color_map(labels: Sequence[str]) -> dict[str, str]:
@@ -70,7 +124,11 @@ def equilibrium_curves(
 ) -> go.Figure:
     """Exact equilibrium-distance curves, one panel per metric: each neural method's mean over seeds
     (geometric when ``log_y``) with its ``level`` CI band, the tabular curves of
-    :func:`workbench.llm.experiments.tabular_reference` dashed in the matching colour."""
+    :func:`workbench.llm.experiments.tabular_reference` dashed in the matching colour.
+
+    Every neural method has its own marker symbol and every tabular one its own dash, so curves that coincide
+    stay distinguishable. On a log axis a band's lower edge is floored one decade below the panel's smallest
+    mean (a wide interval over few seeds would otherwise reach down many decades and flatten the curves)."""
     parts = [frame] + ([tabular] if tabular is not None else [])
     data = pd.concat(parts, ignore_index=True)
     data = data[data["metric"].isin(list(metrics))].copy()
@@ -78,36 +136,44 @@ def equilibrium_curves(
         raise ValueError(f"equilibrium_curves: none of {list(metrics)} in the frame; it has {sorted(frame['metric'].unique())}")
     if log_y:
         data["value"] = data["value"].clip(lower=1e-12)
-    tab_algos = set(tabular["algo"]) if tabular is not None else set()
-    colors = _color_map(list(dict.fromkeys(data["algo"])))
-    fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=[METRIC_TITLES.get(m, m) for m in metrics])
+    tab_algos = list(dict.fromkeys(tabular["algo"])) if tabular is not None else []
+    labels = list(dict.fromkeys(data["algo"]))
+    colors = _color_map(labels)
+    symbols = _symbol_map([a for a in labels if a not in tab_algos])
+    dashes = {a: _TAB_DASHES[i % len(_TAB_DASHES)] for i, a in enumerate(tab_algos)}
+    fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=[METRIC_TITLES.get(m, metric_name(m)) for m in metrics],
+                        horizontal_spacing=0.1)
     for col, metric in enumerate(metrics, start=1):
         summ = seed_ci(data[data["metric"] == metric], by=("algo", x), level=level, log=log_y, n_boot=300, interval="t")
+        floor = summ["mean"][summ["mean"] > 0].min() / 10 if log_y and (summ["mean"] > 0).any() else None
         for algo, g in summ.groupby("algo", sort=False):
             g = g.sort_values(x)
             c = colors[algo]
-            dashed = algo in tab_algos
+            dashed = algo in dashes
             if (g["n"] > 1).any():
+                lo = g["lo"].clip(lower=floor) if floor is not None else g["lo"]
                 fig.add_trace(go.Scatter(
-                    x=np.concatenate([g[x], g[x][::-1]]), y=np.concatenate([g["hi"], g["lo"][::-1]]), fill="toself",
+                    x=np.concatenate([g[x], g[x][::-1]]), y=np.concatenate([g["hi"], lo[::-1]]), fill="toself",
                     fillcolor=_rgba(c, 0.15), line=dict(width=0), hoverinfo="skip", showlegend=False, legendgroup=algo,
+                    name=f"{algo} ({level:.0%} CI)",
                 ), row=1, col=col)
             fig.add_trace(go.Scatter(
-                x=g[x], y=g["mean"], mode="lines+markers" if not dashed else "lines", name=str(algo), legendgroup=algo,
-                line=dict(color=c, width=2, dash="dash" if dashed else "solid"), marker=dict(size=5),
+                x=g[x], y=g["mean"], mode="lines" if dashed else "lines+markers", name=str(algo), legendgroup=algo,
+                line=dict(color=c, width=2, dash=dashes.get(algo, "solid")),
+                marker=dict(size=7, symbol=symbols.get(algo, "circle"), color=c),
                 showlegend=col == 1,
             ), row=1, col=col)
-        fig.update_yaxes(type="log" if log_y else "linear", title_text=METRIC_TITLES.get(metric, metric).split(":")[0],
-                         row=1, col=col)
+        fig.update_yaxes(type="log" if log_y else "linear", title_text=metric_name(metric), row=1, col=col)
         fig.update_xaxes(title_text="preference queries N" if x == "queries" else "gradient step t", row=1, col=col)
     fig.update_layout(title=title or "Exact distance to the regularized equilibrium: neural (solid) vs tabular (dashed)",
-                      template="plotly_white", height=420)
+                      template="plotly_white", height=460, legend=dict(title_text="method"))
     return fig
 
 
 def win_rate_heatmap(frame: pd.DataFrame, *, order: Sequence[str] | None = None, title: str | None = None,
                      metric: str = "win_rate") -> go.Figure:
-    """The win-rate matrix ``P(row ≻ column)``, mean over seeds (hover: the CI), diverging around 1/2."""
+    """The win-rate matrix ``P(row ≻ column)``, mean over seeds (hover: the CI), diverging around 1/2; cell
+    values and axis labels at least 12 px."""
     tables = win_rate_table(frame, metric=metric, order=order)
     mean, lo, hi = tables["mean"], tables["lo"], tables["hi"]
     text = mean.map(lambda v: f"{v:.2f}" if np.isfinite(v) else "")
@@ -115,13 +181,14 @@ def win_rate_heatmap(frame: pd.DataFrame, *, order: Sequence[str] | None = None,
              for r in mean.index]
     fig = go.Figure(go.Heatmap(
         z=mean.to_numpy(float), x=[str(c) for c in mean.columns], y=[str(r) for r in mean.index], zmin=0, zmax=1,
-        zmid=0.5, colorscale="RdBu", text=text.to_numpy(), texttemplate="%{text}", hovertext=hover, hoverinfo="text",
-        colorbar=dict(title="P(row ≻ col)"),
+        zmid=0.5, colorscale="RdBu", text=text.to_numpy(), texttemplate="%{text}", textfont=dict(size=_FONT_MIN + 1),
+        hovertext=hover, hoverinfo="text", colorbar=dict(title="P(row ≻ column)"),
     ))
     n_seeds = frame.loc[frame["metric"] == metric, "seed"].nunique()
     fig.update_layout(title=title or f"Pairwise win rates P(row policy ≻ column policy), mean of {n_seeds} seed(s)",
-                      xaxis_title="column policy (opponent)", yaxis_title="row policy", template="plotly_white",
-                      yaxis=dict(autorange="reversed"), height=420)
+                      xaxis=dict(title="column policy (opponent)", tickfont=dict(size=_FONT_MIN)),
+                      yaxis=dict(title="row policy", autorange="reversed", tickfont=dict(size=_FONT_MIN)),
+                      template="plotly_white", height=480)
     return fig
 
 
@@ -138,7 +205,8 @@ def frontier(
     seeds at each recorded step, from a training ``frame``) and its final point with ``level`` CI bars
     (from ``finals``, e.g. :func:`workbench.llm.evaluation.exact_frontier`, else the paths' last step)."""
     fig = go.Figure()
-    colors = _color_map(list(dict.fromkeys(frame["algo"])) + ([] if finals is None else list(dict.fromkeys(finals["algo"]))))
+    labels = list(dict.fromkeys(frame["algo"])) + ([] if finals is None else list(dict.fromkeys(finals["algo"])))
+    colors, symbols = _color_map(labels), _symbol_map(labels)
     paths = frame[frame["metric"].isin([x, y])]
     if not paths.empty:
         mean = paths.groupby(["algo", "step", "metric"], sort=False)["value"].mean().unstack("metric")
@@ -158,15 +226,16 @@ def frontier(
             continue
         fig.add_trace(go.Scatter(
             x=[s.loc[x, "mean"]], y=[s.loc[y, "mean"]], mode="markers+text", text=[str(algo)], textposition="top center",
-            marker=dict(size=11, color=colors[algo]), name=str(algo), legendgroup=algo,
+            textfont=dict(size=_FONT_MIN), marker=dict(size=11, color=colors[algo], symbol=symbols[algo]), name=str(algo),
+            legendgroup=algo,
             error_x=dict(type="data", symmetric=False, array=[s.loc[x, "hi"] - s.loc[x, "mean"]],
                          arrayminus=[s.loc[x, "mean"] - s.loc[x, "lo"]]),
             error_y=dict(type="data", symmetric=False, array=[s.loc[y, "hi"] - s.loc[y, "mean"]],
                          arrayminus=[s.loc[y, "mean"] - s.loc[y, "lo"]]),
         ))
     fig.update_layout(title=title or "Win rate vs KL to the reference (final policies with CI; dotted: training paths)",
-                      xaxis_title=METRIC_TITLES.get(x, x), yaxis_title=METRIC_TITLES.get(y, y), template="plotly_white",
-                      height=450)
+                      xaxis_title=METRIC_TITLES.get(x, metric_name(x)), yaxis_title=METRIC_TITLES.get(y, metric_name(y)),
+                      template="plotly_white", height=480, legend=dict(title_text="method"))
     return fig
 
 
@@ -200,3 +269,116 @@ def mixture_bars(
                       xaxis_title="response y", yaxis_title="probability π^m(y | x)", template="plotly_white",
                       xaxis_tickangle=-45, height=430)
     return fig
+
+
+def _short_responses(responses: Sequence[str]) -> list[str]:
+    """Tick labels for responses: the words' initials (``"rock paper scissors"`` -> ``"RPS"``) when those are
+    unique, else the responses themselves."""
+    short = ["".join(w[:1].upper() for w in str(r).split()) for r in responses]
+    return short if len(set(short)) == len(short) else [str(r) for r in responses]
+
+
+def _grid(n: int) -> tuple[int, int]:
+    cols = 1 if n == 1 else 2
+    return -(-n // cols), cols
+
+
+def distribution_figure(
+    dist,
+    pi_star,
+    responses: Sequence[str],
+    *,
+    label: str = "policy",
+    gibbs=None,
+    y_max: float | None = None,
+    title: str | None = None,
+) -> go.Figure:
+    """One policy's exact distribution over the responses (bars), one panel per prompt, against the
+    regularized equilibrium ``pi*`` (black diamonds) and, if given, RLHF's target ``g`` (crosses).
+
+    ``dist``, ``pi_star`` and ``gibbs`` are ``(X, n)`` (tensors or arrays) over the ``n`` ``responses``. The
+    title gives the mean over prompts of ``KL(pi* || pi)`` and of the total variation to ``pi*``. ``y_max`` fixes
+    the probability axis (the same range for every policy of :func:`distribution_steps`)."""
+    pi = np.atleast_2d(np.asarray(dist, dtype=float))
+    star = np.atleast_2d(np.asarray(pi_star, dtype=float))
+    g = None if gibbs is None else np.atleast_2d(np.asarray(gibbs, dtype=float))
+    if pi.shape != star.shape or pi.shape[1] != len(responses) or (g is not None and g.shape != pi.shape):
+        raise ValueError(f"distribution_figure: dist {pi.shape}, pi_star {star.shape}"
+                         f"{'' if g is None else f', gibbs {g.shape}'} and {len(responses)} responses do not match")
+    X = pi.shape[0]
+    rows, cols = _grid(X)
+    ticks = _short_responses(responses)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[f"prompt x = {x}" for x in range(X)],
+                        vertical_spacing=0.16 if rows > 1 else 0.1, horizontal_spacing=0.06)
+    for x in range(X):
+        r, c = x // cols + 1, x % cols + 1
+        first = x == 0
+        fig.add_trace(go.Bar(x=ticks, y=pi[x], name=f"{label}: π(y | x)", marker_color=_COLORS[0], legendgroup="pi",
+                             showlegend=first, hovertext=list(responses)), row=r, col=c)
+        fig.add_trace(go.Scatter(x=ticks, y=star[x], mode="markers", name="equilibrium π*(y | x)", legendgroup="star",
+                                 showlegend=first, marker=dict(symbol="diamond", size=8, color="black"),
+                                 hovertext=list(responses)), row=r, col=c)
+        if g is not None:
+            fig.add_trace(go.Scatter(x=ticks, y=g[x], mode="markers", name="RLHF's target g(y | x)", legendgroup="g",
+                                     showlegend=first, marker=dict(symbol="x", size=7, color=_COLORS[1]),
+                                     hovertext=list(responses)), row=r, col=c)
+        fig.update_xaxes(tickangle=-90, tickfont=dict(size=_FONT_MIN - 1), row=r, col=c)
+        fig.update_yaxes(range=[0, y_max] if y_max else None, title_text="probability" if c == 1 else None, row=r, col=c)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kl_star = np.where(star > 0, star * (np.log(star) - np.log(pi)), 0.0).sum(-1).mean()
+    tv = 0.5 * np.abs(pi - star).sum(-1).mean()
+    note = f"mean over prompts: KL(π* ‖ π) = {kl_star:.3f}, total variation TV(π, π*) = {tv:.3f}"
+    fig.update_layout(title=title or f"{label}: exact distribution over responses vs the equilibrium π*<br><sup>{note}</sup>",
+                      margin=dict(t=110),
+                      template="plotly_white", height=300 * rows + 160, bargap=0.15,
+                      legend=dict(orientation="h", yanchor="bottom", y=-0.08 - 0.04 * (3 - rows), x=0))
+    return fig
+
+
+def _shared_y_max(dists: dict[str, object], pi_star, gibbs) -> float:
+    """One probability range for every policy: 5% above the largest probability of any of them, pi* or g."""
+    arrays = [*dists.values(), pi_star] + ([] if gibbs is None else [gibbs])
+    return 1.05 * max(float(np.asarray(a, dtype=float).max()) for a in arrays)
+
+
+def distribution_steps(
+    dists: dict[str, object],
+    pi_star,
+    responses: Sequence[str],
+    *,
+    gibbs=None,
+    control: str = "dropdown",
+) -> go.Figure:
+    """:func:`distribution_figure` for every policy of ``dists`` (label -> ``(X, n)``) in one figure with a
+    dropdown (or slider) over the policies: the static Explore control of a report, precomputed, offline.
+    The probability axis is the same for every policy."""
+    from workbench.plots.explore import stepped_figure
+
+    if not dists:
+        raise ValueError("distribution_steps: no distributions given")
+    y_max = _shared_y_max(dists, pi_star, gibbs)
+    figs = {name: distribution_figure(d, pi_star, responses, label=name, gibbs=gibbs, y_max=y_max) for name, d in dists.items()}
+    return stepped_figure(figs, label="policy", control=control)
+
+
+def distribution_explorer(dists: dict[str, object], pi_star, responses: Sequence[str], *, gibbs=None):
+    """The live twin of :func:`distribution_steps` for a kernel: an ipywidgets dropdown over the policies
+    that redraws :func:`distribution_figure` into an ``Output`` (no recomputation: the distributions are given)."""
+    import ipywidgets as w
+    from IPython.display import display
+
+    names = list(dists)
+    if not names:
+        raise ValueError("distribution_explorer: no distributions given")
+    y_max = _shared_y_max(dists, pi_star, gibbs)
+    pick = w.Dropdown(options=names, value=names[0], description="policy")
+    out = w.Output(layout=w.Layout(width="100%"))
+
+    def update(_=None):
+        out.clear_output(wait=True)
+        with out:
+            display(distribution_figure(dists[pick.value], pi_star, responses, label=pick.value, gibbs=gibbs, y_max=y_max))
+
+    pick.observe(update, names="value")
+    update()
+    return w.VBox([pick, out], layout=w.Layout(width="100%"))
