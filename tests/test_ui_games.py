@@ -7,13 +7,16 @@ import torch
 
 from workbench.games import rock_paper_scissors, solve
 from workbench.plots.games import equilibrium_path, equilibrium_simplex, preference_heatmap, preference_heatmaps, share_vs_knob
-from workbench.ui.games import GAMES, explorer_view, games_explorer, make_game, skewed_mu
+from workbench.ui.games import GAMES, explorer_view, figures_explorer, games_explorer, games_explorer_static, make_game, shown, skewed_mu
 
 pytest.importorskip("ipywidgets")
 
 
-def _bars(fig):
-    return {t.name: np.asarray(t.y) for t in fig.data if t.type == "bar"}
+PI_STAR = "π*<sub>β</sub>"  # the legend name of pi*_beta (typeset subscript)
+
+
+def _bars(fig, visible_only=False):
+    return {t.name: np.asarray(t.y) for t in fig.data if t.type == "bar" and (not visible_only or t.visible)}
 
 
 def test_widget_redraws_when_controls_change():
@@ -21,12 +24,12 @@ def test_widget_redraws_when_controls_change():
     assert box.controls["intransitivity"].disabled
     first = box.view.figure
     assert np.asarray(first.data[0].z).shape == (3, 3)
-    pi_01 = _bars(first)["π*_β"].copy()
+    pi_01 = _bars(first)[PI_STAR].copy()
 
     box.controls["beta"].value = 10.0  # observe -> update: large beta pulls pi* to mu
     bars = _bars(box.view.figure)
-    assert not np.allclose(bars["π*_β"], pi_01)
-    assert np.abs(bars["π*_β"] - bars["μ"]).max() < 0.05
+    assert not np.allclose(bars[PI_STAR], pi_01)
+    assert np.abs(bars[PI_STAR] - bars["μ"]).max() < 0.05
 
     box.controls["game"].value = "mixture"
     assert not box.controls["intransitivity"].disabled
@@ -67,7 +70,7 @@ def test_game_figures_build():
     lp = solve(game.with_beta(0.0))
     fig = equilibrium_path(betas, path, game.mu, lp, game.names)
     assert isinstance(fig, go.Figure) and fig.layout.xaxis.type == "log"
-    line = [t for t in fig.data if t.name == "π*_β(rock)"][0]
+    line = [t for t in fig.data if t.name == PI_STAR + "(rock)"][0]
     np.testing.assert_allclose(line.y, path[:, 0].numpy())  # sorted by beta already
     assert isinstance(equilibrium_simplex(path, {"μ": game.mu, "Nash": lp}, game.names), go.Figure)
     assert isinstance(preference_heatmap(game.P, game.names), go.Figure)
@@ -76,3 +79,40 @@ def test_game_figures_build():
     assert len(fig.data) == 2
     with pytest.raises(ValueError, match="K = len"):
         equilibrium_path(betas, path[:3])
+
+
+def test_static_explorer_has_one_step_per_beta_and_each_step_shows_its_solution():
+    betas = (0.01, 0.1, 1.0, 10.0)
+    fig = games_explorer_static("RPS", betas, mu="skewed")
+    (slider,) = fig.layout.sliders
+    assert [s.label for s in slider.steps] == ["0.01", "0.1", "1", "10"]
+    assert slider.active == 1  # the beta closest to 0.1 is shown first
+    assert fig.layout.width is None
+    pis = []
+    for step, beta in zip(slider.steps, betas):
+        visible = step.args[0]["visible"]
+        shown_fig = fig.data
+        bars = {t.name: np.asarray(t.y) for t, v in zip(shown_fig, visible) if v and t.type == "bar"}
+        expected = explorer_view("RPS", beta, mu="skewed").policies["π*_β"].numpy()
+        np.testing.assert_allclose(bars[PI_STAR], expected)
+        pis.append(bars[PI_STAR])
+        assert "exploitability" in step.args[1]["title.text"] and "e-1" not in step.args[1]["title.text"]
+    assert np.abs(pis[-1] - skewed_mu(3).numpy()).max() < 0.05 < np.abs(pis[0] - skewed_mu(3).numpy()).max()
+    with pytest.raises(ValueError, match="at least one beta"):
+        games_explorer_static("RPS", ())
+
+
+def test_round_off_is_shown_as_zero():
+    assert shown(-1.1e-16) == 0.0 and shown(3e-12) == 3e-12 and shown(-0.25) == -0.25
+    html = games_explorer(game="RPS", beta=0.1).children[2].value  # the numbers table
+    assert "e-1" not in html and "π*<sub>β</sub>" in html
+
+
+def test_figures_explorer_switches_the_figure():
+    figs = {"a": go.Figure(go.Scatter(y=[1])), "b": go.Figure(go.Scatter(y=[2]))}
+    box = figures_explorer(figs, label="η")
+    assert box.shown == "a" and list(box.slider.options) == ["a", "b"]
+    box.slider.value = "b"
+    assert box.shown == "b"
+    with pytest.raises(ValueError, match="at least one figure"):
+        figures_explorer({}, label="η")

@@ -7,6 +7,10 @@ The logic lives in plain functions (:func:`make_game`, :func:`explorer_view`) th
 ``anywidget`` package, which the workbench does not require: the figure is re-drawn into an
 ``ipywidgets.Output`` instead (works in JupyterLab, VS Code and classic notebooks). ipywidgets is
 imported lazily.
+
+A static report has no kernel: there :func:`games_explorer_static` shows the same figure for a handful of
+precomputed ``beta`` values behind plotly's own slider (:func:`workbench.plots.explore.stepped_figure`),
+and :func:`figures_explorer` is the live twin of such a slider for any dict of precomputed figures.
 """
 
 from __future__ import annotations
@@ -29,9 +33,13 @@ from workbench.games import (
     transitive_cyclic_mixture,
 )
 from workbench.metrics import exploitability, kl_to_reference, regularized_exploitability
-from workbench.plots.games import explorer_figure
+from workbench.plots.explore import stepped_figure
+from workbench.plots.games import display_label, explorer_figure
 
-__all__ = ["GAMES", "MUS", "make_game", "skewed_mu", "explorer_view", "ExplorerView", "games_explorer"]
+__all__ = [
+    "GAMES", "MUS", "make_game", "skewed_mu", "explorer_view", "ExplorerView", "games_explorer", "games_explorer_static",
+    "figures_explorer", "shown",
+]
 
 GAMES = ("RPS", "5-cycle", "random", "BT", "mixture")
 MUS = ("uniform", "skewed")
@@ -101,9 +109,64 @@ def explorer_view(name: str, beta: float, intransitivity: float = 0.5, *, n: int
     return ExplorerView(game=game, policies=policies, numbers=numbers, figure=fig)
 
 
+def shown(value: float, tol: float = 1e-12) -> float:
+    """``value`` as a reader should see it: round-off (``|value| < tol``, e.g. ``-1.1e-16``) becomes 0."""
+    return 0.0 if abs(value) < tol else value
+
+
 def _numbers_html(numbers: dict[str, float]) -> str:
-    rows = "".join(f"<tr><td style='padding-right:1em'>{k}</td><td><code>{v:.3e}</code></td></tr>" for k, v in numbers.items())
+    rows = "".join(f"<tr><td style='padding-right:1em'>{display_label(k)}</td><td><code>{shown(v):.3g}</code></td></tr>" for k, v in numbers.items())
     return f"<table>{rows}</table>"
+
+
+def games_explorer_static(game: str = "RPS", betas=(0.01, 0.03, 0.1, 0.3, 1.0, 3.0), intransitivity: float = 0.5, *,
+                          n: int = 6, seed: int = 0, mu: str = "skewed", active: float | None = None):
+    """The explorer for a static report: one figure with a plotly slider over ``betas`` (precomputed).
+
+    Each step is :func:`explorer_view`'s figure at that ``beta``; its title adds the exploitabilities of
+    ``π*_β``, ``μ`` and the RLHF policy (round-off shown as 0). ``active`` is the ``beta`` shown first
+    (default: the one closest to 0.1 on a log scale). Needs no kernel and no network.
+    """
+    betas = [float(b) for b in betas]
+    if not betas:
+        raise ValueError("games_explorer_static needs at least one beta")
+    figures = {}
+    for b in betas:
+        view = explorer_view(game, b, intransitivity, n=n, seed=seed, mu=mu)
+        num = view.numbers
+        view.figure.update_layout(title_text=(
+            f"{view.figure.layout.title.text} · exploitability: π*<sub>β</sub> {shown(num['exploitability of π*_β']):.3g}, "
+            f"μ {shown(num['exploitability of μ']):.3g}, RLHF on BT {shown(num['exploitability of RLHF-on-BT']):.3g}"))
+        figures[f"{b:g}"] = view.figure
+    target = 0.1 if active is None else float(active)
+    first = min(range(len(betas)), key=lambda i: abs(torch.log(torch.tensor(betas[i] / target)).item()))
+    return stepped_figure(figures, label="β", active=first)
+
+
+def figures_explorer(figures: dict, *, label: str):
+    """An ipywidgets ``VBox`` with a selection slider over precomputed ``figures`` (label -> figure):
+    the live-kernel twin of :func:`~workbench.plots.explore.stepped_figure`. The box carries
+    ``.slider`` and ``.shown`` (the label on display)."""
+    import ipywidgets as w
+    from IPython.display import display
+
+    if not figures:
+        raise ValueError("figures_explorer needs at least one figure")
+    slider = w.SelectionSlider(options=list(figures), description=label, continuous_update=False,
+                               layout=w.Layout(width="60%"), style={"description_width": "initial"})
+    out = w.Output()
+    box = w.VBox([slider, out])
+
+    def update(*_):
+        box.shown = slider.value
+        out.clear_output(wait=True)
+        with out:
+            display(figures[slider.value])
+
+    slider.observe(update, names="value")
+    box.slider = slider
+    update()
+    return box
 
 
 def games_explorer(game: str = "RPS", beta: float = 0.1, intransitivity: float = 0.5, *, n: int = 6, seed: int = 0,
