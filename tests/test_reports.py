@@ -3,6 +3,8 @@
 tests/fixtures/notebooks/01_ok.ipynb: parameters cell + ``setup`` + one plotly figure + a RESULT line;
 tests/fixtures/notebooks/02_fails.ipynb: raises in cell 3 (0-based, after a cell that passes) unless
 ``fail=False`` (its ``passes`` profile). Three executions in all (one of 01, two of 02): each starts a kernel.
+tests/fixtures/notebooks/03_explore.ipynb (LaTeX, widgets, Explore controls) runs in test_reports_browser.py;
+the HTML clean-up it needs (widgets, CDN scripts) is tested here on notebooks made in the test.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import itertools
 import json
 import math
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -23,9 +26,12 @@ import pytest
 from workbench.notebook import configure_plotly, environment_info, git_revision
 from workbench.reports.cli import main, parse_value
 from workbench.reports.index import read_index, render_index_html, update_index
+from workbench.reports.html import (
+    MATHJAX_CONFIG, MATHJAX_DIR, WIDGET_VIEW, install_mathjax, mathjax_source, strip_cdn_mathjax, strip_widgets,
+)
 from workbench.reports.runner import (
-    REPORT_PLOTLY_RENDERER, ReportConfigError, _source_cell, check_timeout, list_notebooks, plan_jobs, run_reports,
-    select_notebooks,
+    REPORT_PLOTLY_RENDERER, ReportConfigError, _source_cell, check_timeout, list_notebooks, notebook_title, plan_jobs,
+    run_reports, select_notebooks,
 )
 
 FIX = Path(__file__).parent / "fixtures" / "notebooks"
@@ -75,7 +81,7 @@ def test_report_written_with_injected_parameters(ok_run):
     assert "RESULT n=7 scale=2.0 float title='hello world' sum=7 flag=True bool" in _outputs_text(nb)
     assert f"KERNEL {sys.prefix}" in _outputs_text(nb)  # this environment's python
     assert f"CWD {FIX.resolve()}" in _outputs_text(nb)  # run from the notebook folder (../data works)
-    assert sorted(p.name for p in out.iterdir()) == ["01_ok.html", "01_ok.ipynb", "index.html", "index.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["01_ok.html", "01_ok.ipynb", "_static", "index.html", "index.json"]
 
 
 def test_report_html_is_self_contained_with_plotly(ok_run):
@@ -85,6 +91,11 @@ def test_report_html_is_self_contained_with_plotly(ok_run):
     assert "plotly.js v" in html  # the embedded library (not a CDN link)
     assert 'src="https://cdn.plot.ly' not in html
     assert "require.min.js" not in html
+    # MathJax from the reports folder, by a relative URL; no CDN script (plotly adds one per figure)
+    assert f'<script src="{MATHJAX_DIR}/MathJax.js?config={MATHJAX_CONFIG}"></script>' in html
+    assert not re.search(r'<script[^>]+src="https?:', html), re.findall(r'<script[^>]+src="https?:[^"]*"', html)
+    assert (out / MATHJAX_DIR / "MathJax.js").is_file()
+    assert '<a href="index.html">' in html  # back to the index
     # the setup cell ran under the report renderer
     nb = nbformat.read(out / "01_ok.ipynb", as_version=4)
     fig_outputs = [o for c in nb.cells for o in c.get("outputs", []) if "application/vnd.plotly.v1+json" in o.get("data", {})]
@@ -102,8 +113,10 @@ def test_index_row_records_run(ok_run):
         assert row[key] == env[key]
     assert row["device"] == "cpu" or row["device"].startswith("cuda")
     assert row["html"] == "01_ok.html" and row["duration_s"] > 0 and row["error"] is None
+    assert row["title"] == "Fixture: a notebook that works"  # the notebook's first heading
     index_html = (out / "index.html").read_text(encoding="utf-8")
     assert 'href="01_ok.html"' in index_html and "n=7" in index_html
+    assert "<th>what it shows</th>" in index_html and "<td>Fixture: a notebook that works</td>" in index_html
 
 
 def test_failing_notebook_keeps_previous_report_and_its_row(tmp_path):
@@ -174,14 +187,21 @@ def test_execution_happens_outside_the_report_folder(tmp_path, monkeypatch):
         seen["listing"] = sorted(p.name for p in out.iterdir()) if out.exists() else []
         seen["renderer"] = os.environ.get("PLOTLY_RENDERER")
         seen["timeout"] = kwargs["execution_timeout"]
+        seen["static"] = os.environ.get("WORKBENCH_STATIC_REPORT")
+        seen["tqdm"] = os.environ.get("TQDM_DISABLE")
         shutil.copy(input_path, output_path)
 
     monkeypatch.setattr(papermill, "execute_notebook", fake_execute)
     monkeypatch.setenv("PLOTLY_RENDERER", "json")
+    monkeypatch.delenv("WORKBENCH_STATIC_REPORT", raising=False)
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
     (result,) = run_reports(FIX, out, only=["01"], log=lambda msg: None)
-    assert result.ok and seen == {"listing": [], "renderer": REPORT_PLOTLY_RENDERER, "timeout": 600}  # quick
+    # quick; the kernel is told it renders a static report (Explore: plotly controls) and tqdm prints nothing
+    assert result.ok and seen == {"listing": ["_static"], "renderer": REPORT_PLOTLY_RENDERER, "timeout": 600,
+                                  "static": "1", "tqdm": "1"}
     assert os.environ["PLOTLY_RENDERER"] == "json"  # restored
-    assert sorted(p.name for p in out.iterdir()) == ["01_ok.html", "01_ok.ipynb", "index.html", "index.json"]
+    assert "WORKBENCH_STATIC_REPORT" not in os.environ and "TQDM_DISABLE" not in os.environ
+    assert sorted(p.name for p in out.iterdir()) == ["01_ok.html", "01_ok.ipynb", "_static", "index.html", "index.json"]
 
 
 def test_kernel_that_never_starts_fails_its_notebook(tmp_path, monkeypatch):
@@ -196,7 +216,7 @@ def test_kernel_that_never_starts_fails_its_notebook(tmp_path, monkeypatch):
     (out / "01_ok.failed.ipynb").write_text("{}")  # from an older failure: it would mislead
     (result,) = run_reports(FIX, out, only=["01"], log=lambda msg: None)
     assert result.message() == "FAILED 01_ok: RuntimeError: Kernel died before replying to kernel_info"
-    assert sorted(p.name for p in out.iterdir()) == ["index.html", "index.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["_static", "index.html", "index.json"]
     (row,) = read_index(out)
     assert row["status"] == "failed" and row["failed_notebook"] is None and row["html"] is None
 
@@ -281,16 +301,17 @@ def test_param_value_parsing(text, value):
 
 def test_select_notebooks_by_prefix_stem_substring():
     nbs = list_notebooks(FIX)
-    assert [p.stem for p in nbs] == ["01_ok", "02_fails"]
+    assert [p.stem for p in nbs] == ["01_ok", "02_fails", "03_explore"]
     for pattern, want in [("01", ["01_ok"]), ("2", ["02_fails"]), ("01_ok", ["01_ok"]), ("FAIL", ["02_fails"]),
                           ("02_fails.ipynb", ["02_fails"])]:
         assert [p.stem for p in select_notebooks(nbs, [pattern])] == want
     assert len(select_notebooks(nbs, ["01", "ok", "02"])) == 2
+    assert [p.stem for p in select_notebooks(nbs, ["explore"])] == ["03_explore"]
     assert select_notebooks(nbs, []) == nbs
     many = [Path(f"{n}.ipynb") for n in ("01_a", "10_b1", "11_c", "21_d")]
     assert [p.stem for p in select_notebooks(many, ["1"])] == ["01_a"]  # numbers select by prefix only
     assert [p.stem for p in select_notebooks(many, ["b1"])] == ["10_b1"]
-    with pytest.raises(ReportConfigError, match="nope.*01_ok, 02_fails"):
+    with pytest.raises(ReportConfigError, match="nope.*01_ok, 02_fails, 03_explore"):
         select_notebooks(nbs, ["nope"])
 
 
@@ -321,3 +342,72 @@ def test_environment_info_and_plotly_renderer(monkeypatch, tmp_path):
             configure_plotly("no_such_renderer")
     finally:
         pio.renderers.default = old
+
+
+def _notebook(*cells):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = list(cells)
+    return nb
+
+
+def test_notebook_title_is_the_first_heading_without_its_number(tmp_path):
+    md, code = nbformat.v4.new_markdown_cell, nbformat.v4.new_code_cell
+    cases = [
+        ([md("# 01 · Preference games: intransitivity\n\nText.")], "Preference games: intransitivity"),
+        ([code("x = 1"), md(""), md("Intro line\n## 3. Offline bandits")], "Offline bandits"),
+        ([md("# A title without a number")], "A title without a number"),
+        ([md("No heading at all")], None),
+        ([code("x = 1")], None),
+    ]
+    for i, (cells, want) in enumerate(cases):
+        path = tmp_path / f"{i:02d}_nb.ipynb"
+        nbformat.write(_notebook(*cells), path)
+        assert notebook_title(path) == want, cells
+
+
+def test_strip_widgets_drops_boxes_and_their_frozen_text():
+    widget = {WIDGET_VIEW: {"model_id": "abc", "version_major": 2, "version_minor": 0}}
+    cell = nbformat.v4.new_code_cell("x")
+    cell.outputs = [
+        nbformat.v4.new_output("display_data", {**widget, "text/plain": "steps:   0%|          | 0/5 [00:00<?, ?it/s]"}),
+        nbformat.v4.new_output("execute_result", {**widget, "text/plain": "IntSlider(value=3)"}, execution_count=1),
+        nbformat.v4.new_output("display_data", {**widget, "text/html": "<b>kept</b>", "text/plain": "HBox()"}),
+        nbformat.v4.new_output("stream", name="stdout", text="TOTAL 10\n"),
+        nbformat.v4.new_output("display_data", {"text/plain": "IntSlider-like text that is no widget"}),
+    ]
+    nb = _notebook(nbformat.v4.new_markdown_cell("# t"), cell)
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
+    assert strip_widgets(nb) == 2
+    assert "widgets" not in nb.metadata  # else the template loads the widget manager from a CDN
+    assert [o.get("data", o.get("text")) for o in nb.cells[1].outputs] == [
+        {"text/html": "<b>kept</b>"}, "TOTAL 10\n", {"text/plain": "IntSlider-like text that is no widget"},
+    ]
+
+
+def test_strip_cdn_mathjax_keeps_the_figure():
+    figure = ('<div> <script src="https://cdnjs.cloudflare.com/ajax/libs/mathjax/3.2.2/es5/tex-svg.min.js"></script>'
+              '<script>if (window.MathJax) {}</script> <div class="plotly-graph-div" id="f"></div></div>')
+    cell = nbformat.v4.new_code_cell("fig.show()")
+    cell.outputs = [nbformat.v4.new_output("display_data", {"text/html": figure, "text/plain": "Figure"})]
+    nb = _notebook(cell)
+    assert strip_cdn_mathjax(nb) == 1 and strip_cdn_mathjax(nb) == 0
+    html = nb.cells[0].outputs[0]["data"]["text/html"]
+    assert "cdnjs" not in html and 'class="plotly-graph-div"' in html and "<script>if (window.MathJax)" in html
+
+
+def test_install_mathjax_copies_what_reports_load(tmp_path):
+    dest = install_mathjax(tmp_path)
+    assert dest == tmp_path / MATHJAX_DIR
+    files = [p for p in dest.rglob("*") if p.is_file()]
+    size = sum(p.stat().st_size for p in files)
+    assert 1_000_000 < size < 3_500_000, size  # the subset, not the package's 12 MB
+    config = MATHJAX_CONFIG.split(",")[0]
+    for rel in ("MathJax.js", f"config/{config}.js", "extensions/Safe.js", "jax/input/TeX/config.js",
+                "jax/output/HTML-CSS/fonts/STIX-Web/fontdata.js", "fonts/HTML-CSS/STIX-Web/woff/STIXMathJax_Main-Regular.woff"):
+        assert (dest / rel).read_bytes() == (mathjax_source() / rel).read_bytes(), rel
+    assert not (dest / "jax" / "output" / "SVG").exists() and not (dest / "extensions" / "a11y").exists()
+    (dest / "MathJax.js").write_text("truncated")
+    before = {p: p.stat().st_mtime_ns for p in files if p.name != "MathJax.js"}
+    install_mathjax(tmp_path)  # repairs a changed file, leaves the others
+    assert (dest / "MathJax.js").read_bytes() == (mathjax_source() / "MathJax.js").read_bytes()
+    assert {p: p.stat().st_mtime_ns for p in before} == before

@@ -17,6 +17,7 @@ INDEX_VERSION = 1
 #: Row key -> column title of index.html.
 INDEX_FIELDS = (
     ("name", "report"),
+    ("title", "what it shows"),
     ("status", "status"),
     ("profile", "profile"),
     ("overrides", "parameters"),
@@ -104,7 +105,9 @@ th {{ background: #f3f3f3; }}
 <body>
 <h1>NLHF Workbench reports</h1>
 <p>{len(rows)} report(s), {n_ok} ok. Regenerate with <code>make reports</code> or
-<code>python -m workbench.reports</code>; parameters list what differs from the notebook's parameters cell.</p>
+<code>python -m workbench.reports</code>; parameters list what differs from the notebook's parameters cell.
+Every page here works with no network: figures (plotly.js inside each report), equations (MathJax in
+<code>_static/mathjax</code>) and the Explore sliders; copy the whole folder to keep it that way.</p>
 <table id="reports">
 <thead><tr>{head}</tr></thead>
 <tbody>

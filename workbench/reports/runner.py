@@ -13,11 +13,14 @@ what they do not do, each piece pinned by a test in ``tests/test_reports.py``:
   report folder (a killed runner leaves nothing behind there); only a run that executed *and* exported
   replaces ``<out>/NN_name.ipynb`` and ``.html``, each atomically. A failure keeps the executed copy as
   ``<out>/NN_name.failed.ipynb`` and names the failing cell by its index in the *source* notebook.
-- **Self-contained HTML.** ``PLOTLY_RENDERER`` is set for the kernel so figures embed plotly.js
-  (:func:`workbench.notebook.configure_plotly` reads it); the page loads no require.js.
+- **Self-contained HTML that works offline.** The kernel gets :data:`REPORT_KERNEL_ENV`: ``PLOTLY_RENDERER`` so
+  figures embed plotly.js (:func:`workbench.notebook.configure_plotly` reads it), ``WORKBENCH_STATIC_REPORT=1`` so
+  Explore sections show plotly sliders instead of ipywidgets (:func:`workbench.notebook.explore`), and
+  ``TQDM_DISABLE=1``. The export (:mod:`workbench.reports.html`) loads no require.js, typesets equations with
+  the MathJax copy in ``<out>/_static/mathjax`` (relative URL), drops widget boxes and links to the index.
 - **A per-cell timeout by profile** (:data:`DEFAULT_TIMEOUT_S`), so a stuck kernel fails its notebook.
-- **The index** (:mod:`workbench.reports.index`): one row per notebook with parameters, duration,
-  versions, device and git revision.
+- **The index** (:mod:`workbench.reports.index`): one row per notebook with what it shows (the notebook's first
+  heading), parameters, duration, versions, device and git revision.
 """
 
 from __future__ import annotations
@@ -38,14 +41,15 @@ import yaml
 
 from workbench.io import atomic_write_bytes, atomic_write_text
 from workbench.notebook import STATIC_REPORT_ENV
+from workbench.reports.html import NO_REQUIREJS, export_html, install_mathjax  # noqa: F401 (re-exported)
 from workbench.reports.index import read_index, update_index
 
 #: Renderer for report runs: the mimetype part keeps JupyterLab rendering the report notebook, the
 #: ``notebook`` part embeds plotly.js once, so the exported HTML draws its figures offline.
 REPORT_PLOTLY_RENDERER = "plotly_mimetype+notebook"
-#: An empty script instead of the require.js CDN: a require.js page would turn plotly.js's UMD bundle
-#: into an anonymous AMD module (no ``window.Plotly``), and reports need no require.js.
-NO_REQUIREJS = "data:text/javascript,"
+#: Environment of report kernels: the report renderer, the static-report switch (Explore sections show plotly
+#: controls, not ipywidgets) and no tqdm output (a progress bar is a widget, an empty box in a static page).
+REPORT_KERNEL_ENV = {"PLOTLY_RENDERER": REPORT_PLOTLY_RENDERER, STATIC_REPORT_ENV: "1", "TQDM_DISABLE": "1"}
 #: Per-cell timeout in seconds: a quick-profile cell takes seconds, a full-profile one can take an hour.
 DEFAULT_TIMEOUT_S = {"quick": 600}
 FULL_TIMEOUT_S = 7200
@@ -255,15 +259,17 @@ def check_timeout(timeout: float | None, profile: str) -> int | None:
 # --- running one notebook ------------------------------------------------------------------------
 
 
-def export_html(nb_path: str | Path) -> str:
-    """Self-contained HTML of an executed notebook (lab template, no require.js; plotly.js is in the outputs)."""
+def notebook_title(nb_path: str | Path) -> str | None:
+    """What a notebook shows, in a line: the first heading of its first markdown cell, without the ``NN ·``
+    number (the index lists the name beside it); None when the first markdown cell has no heading."""
     import nbformat
-    from nbconvert import HTMLExporter
 
-    exporter = HTMLExporter(template_name="lab")
-    exporter.require_js_url = NO_REQUIREJS
-    body, _ = exporter.from_notebook_node(nbformat.read(str(nb_path), as_version=4))
-    return body
+    nb = nbformat.read(str(nb_path), as_version=4)
+    first = next((c.source for c in nb.cells if c.cell_type == "markdown" and c.source.strip()), "")
+    heading = next((ln for ln in first.splitlines() if ln.startswith("#")), None)
+    if heading is None:
+        return None
+    return re.sub(r"^\d+\s*[·.:\-–]\s*", "", heading.lstrip("#").strip()) or None
 
 
 def _source_cell(executed: Path, index: int) -> int:
@@ -292,7 +298,7 @@ def run_job(job: Job, out_dir: str | Path, timeout: int | None) -> Result:
     start = time.perf_counter()
     # the kernel inherits this environment; patch.dict restores it afterwards
     with tempfile.TemporaryDirectory(prefix=f"workbench-report-{job.name}-") as tmp, \
-            mock.patch.dict(os.environ, {"PLOTLY_RENDERER": REPORT_PLOTLY_RENDERER, STATIC_REPORT_ENV: "1"}):
+            mock.patch.dict(os.environ, REPORT_KERNEL_ENV):
         executed = Path(tmp) / f"{job.name}.ipynb"
         try:
             papermill.execute_notebook(
@@ -335,10 +341,12 @@ def _row(job: Job, result: Result, env: dict[str, Any], parameters: dict[str, An
         "failed_overrides": None if result.ok else job.parameters,
     }
     if not result.ok and previous and (out / f"{job.name}.ipynb").exists():
-        return {**previous, "status": "failed", "failed_at": result.timestamp, **failure}
+        return {**previous, "title": notebook_title(job.path), "status": "failed", "failed_at": result.timestamp,
+                **failure}
     keys = ("python", "torch", "transformers", "peft", "device", "git_revision", "git_dirty")
     return {
         "name": job.name,
+        "title": notebook_title(job.path),
         "status": "ok" if result.ok else "failed",
         "profile": job.profile,
         "overrides": job.parameters,
@@ -380,6 +388,7 @@ def run_reports(
     except ValueError as exc:
         raise ReportConfigError(str(exc)) from None
     out.mkdir(parents=True, exist_ok=True)
+    install_mathjax(out)
     results = []
     for job in jobs:
         log(f"run    {job.name} ({profile}{''.join(f', {k}={v!r}' for k, v in job.parameters.items())})")
