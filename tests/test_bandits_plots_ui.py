@@ -145,3 +145,15 @@ def test_static_explorers_one_step_per_setting():
     fig = online_explorer_static(ref_masses=(0.01, 0.3), n_rounds=2, n_seeds=2)
     assert [s.label for s in fig.layout.sliders[0].steps] == ["0.01", "0.3"] and len(fig.data) == 2 * 6
     assert all("_" not in t for t in _words_only(fig))
+
+
+def test_log_x_ticks_are_the_sizes_or_round_values(frame):
+    """Few sizes: one tick per size; many (online rounds): 1-2-5 values and the ends, not 5 6 7 8 9 100 2 3."""
+    import pandas as pd
+
+    assert list(gap_curves(frame).layout.xaxis.tickvals) == [20, 80]
+    rows = [("enhancer", s, t, 50 * t, "gap", 1.0 / t, "e", 0.1, 1.0) for s in range(2) for t in range(1, 11)]
+    fr = pd.DataFrame(rows, columns=["algo", "seed", "step", "queries", "metric", "value", "env", "beta", "gamma"])
+    assert list(gap_curves(fr).layout.xaxis.tickvals) == [50, 100, 200, 500]
+    panels = gap_panels(pd.concat([fr.assign(m=1), fr.assign(m=2, queries=fr.queries * 10)]), "m")
+    assert list(panels.layout.xaxis2.tickvals) == [500, 1000, 2000, 5000]

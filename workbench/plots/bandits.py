@@ -155,7 +155,17 @@ def _legend_names(keys: list, groups: list[list]) -> dict:
     return names
 
 
-def _layout(fig, title: str, log_y: bool, nonneg: bool, sizes) -> None:
+def _ticks(sizes) -> list:
+    """Tick values for a log x axis: every size when there are at most 8, else 1-2-5 values and the ends."""
+    sizes = sorted({float(v) for v in sizes if v > 0})
+    if len(sizes) <= 8:
+        return sizes
+    lo, hi = sizes[0], sizes[-1]
+    nice = [m * 10.0**k for k in range(int(np.floor(np.log10(lo))), int(np.ceil(np.log10(hi))) + 1) for m in (1, 2, 5)]
+    return sorted({lo, hi, *(v for v in nice if lo * 1.3 <= v <= hi / 1.3)})
+
+
+def _layout(fig, title: str, log_y: bool, nonneg: bool) -> None:
     band = "lines: mean over seeds<br>bands: 95% Student-t interval" + (
         f",<br>lower edge cut at {BAND_FLOOR:g} × mean (log axis)" if log_y else ", cut at 0" if nonneg else "")
     fig.update_layout(
@@ -163,9 +173,6 @@ def _layout(fig, title: str, log_y: bool, nonneg: bool, sizes) -> None:
         legend={"orientation": "h", "x": 0.0, "xanchor": "left", "y": -0.2, "yanchor": "top",
                 "title": {"text": band, "side": "top"}, "font": {"size": 13}},
     )
-    sizes = sorted(set(sizes))
-    if len(sizes) <= 8:
-        fig.update_xaxes(tickvals=sizes, ticktext=[f"{v:g}" for v in sizes])
 
 
 def gap_curves(frame: pd.DataFrame, metric: str = "gap", color_by: str = "algo", title: str = "",
@@ -181,9 +188,12 @@ def gap_curves(frame: pd.DataFrame, metric: str = "gap", color_by: str = "algo",
     fig = go.Figure()
     nonneg = metric in NONNEGATIVE
     _add_curves(fig, s, color_by, keys, log_y, nonneg, _legend_names(keys, _coinciding(s, color_by, keys)))
-    _layout(fig, title, log_y, nonneg, f["queries"])
+    _layout(fig, title, log_y, nonneg)
     fig.update_layout(xaxis_title=x_title, yaxis_title=y_title or display_name(metric))
     fig.update_xaxes(type="log" if log_x else "linear")
+    if log_x:
+        ticks = _ticks(f["queries"])
+        fig.update_xaxes(tickvals=ticks, ticktext=[f"{v:g}" for v in ticks])
     fig.update_yaxes(type="log" if log_y else "linear", exponentformat="power" if log_y else "B")
     return fig
 
@@ -209,9 +219,13 @@ def gap_panels(frame: pd.DataFrame, panel_by: str, metric: str = "gap", color_by
     nonneg = metric in NONNEGATIVE
     for j, s in enumerate(summaries, start=1):
         _add_curves(fig, s, color_by, keys, log_y, nonneg, names, row=1, col=j, showlegend=j == 1)
-    _layout(fig, title, log_y, nonneg, f["queries"])
+    _layout(fig, title, log_y, nonneg)
     fig.update_layout(yaxis_title=y_title or display_name(metric))
     fig.update_xaxes(type="log" if log_x else "linear", title_text=x_title)
+    for j, p in enumerate(panels, start=1):
+        if log_x:
+            ticks = _ticks(f.loc[f[panel_by] == p, "queries"])
+            fig.update_xaxes(tickvals=ticks, ticktext=[f"{v:g}" for v in ticks], row=1, col=j)
     fig.update_yaxes(type="log" if log_y else "linear", exponentformat="power" if log_y else "B")
     return fig
 
