@@ -22,8 +22,11 @@ reports: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
+# JupyterLab refuses to run as root unless told (containers run as root): --allow-root only then.
+# LAB_ARGS passes more options, e.g. make lab LAB_ARGS="--ip=0.0.0.0 --port=8888 --no-browser" in a container.
+LAB_ARGS ?=
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab notebooks/ $$([ "$$(id -u)" = 0 ] && echo --allow-root) $(LAB_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)
