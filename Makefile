@@ -25,8 +25,9 @@ test: $(STAMP)
 # JupyterLab refuses to run as root unless told (containers run as root): --allow-root only then.
 # LAB_ARGS passes more options, e.g. make lab LAB_ARGS="--ip=0.0.0.0 --port=8888 --no-browser" in a container.
 LAB_ARGS ?=
+LAB_DIR ?= notebooks/
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab notebooks/ $$([ "$$(id -u)" = 0 ] && echo --allow-root) $(LAB_ARGS)
+	$(VENV)/bin/jupyter lab $(LAB_DIR) $$([ "$$(id -u)" = 0 ] && echo --allow-root) $(LAB_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

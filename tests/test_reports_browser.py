@@ -89,15 +89,24 @@ def _offline_page(browser):
     return page, blocked, errors
 
 
-def _open(page, path: Path) -> None:
-    """Load a report and wait until MathJax has typeset it and every plotly figure is drawn (or 60 s passed)."""
+def _open(page, path: Path) -> list[str]:
+    """Load a report and wait until MathJax has typeset it and every plotly figure is drawn; what did not happen
+    within 60 s, in words (the checks after it then say what is missing)."""
     page.goto(path.as_uri())
-    page.wait_for_function("window.MathJax && MathJax.isReady", timeout=60_000)
-    page.evaluate("new Promise(done => MathJax.Hub.Queue(() => done(true)))")  # after the startup typeset
-    page.wait_for_function(
-        "[...document.querySelectorAll('.plotly-graph-div')].every(gd => gd._fullLayout && gd.querySelector('.main-svg'))",
-        timeout=60_000,
-    )
+    problems = []
+    try:
+        page.wait_for_function("window.MathJax && MathJax.isReady", timeout=60_000)
+        page.evaluate("new Promise(done => MathJax.Hub.Queue(() => done(true)))")  # after the startup typeset
+    except playwright_api.TimeoutError:
+        problems.append("MathJax did not load within 60 s (see the network requests)")
+    try:
+        page.wait_for_function(
+            "[...document.querySelectorAll('.plotly-graph-div')].every(gd => gd._fullLayout && gd.querySelector('.main-svg'))",
+            timeout=60_000,
+        )
+    except playwright_api.TimeoutError:
+        problems.append("not every figure was drawn within 60 s")
+    return problems
 
 
 #: What a page shows, collected in the browser (see the module docstring for what is checked).
@@ -249,7 +258,7 @@ def test_copied_report_typesets_offline_without_widget_boxes(report, browser, tm
     copy = tmp_path / "elsewhere" / "reports"
     shutil.copytree(report, copy)
     page, blocked, errors = _offline_page(browser)
-    _open(page, copy / "03_explore.html")
+    assert _open(page, copy / "03_explore.html") == []
     mathjax = [u for u in page.files if "mathjax" in u.lower()]
     assert len(mathjax) >= 5 and all(u.startswith((copy / "_static" / "mathjax").as_uri()) for u in mathjax), mathjax
     info = page.evaluate(INSPECT)
@@ -269,7 +278,7 @@ def test_copied_report_typesets_offline_without_widget_boxes(report, browser, tm
 
 def test_explore_slider_and_dropdown_change_their_figures(report, browser):
     page, blocked, errors = _offline_page(browser)
-    _open(page, report / "03_explore.html")
+    assert _open(page, report / "03_explore.html") == []
     before, after = _use_control(page, 0, "slider")
     assert before == [True, False, False] and after == [False, False, True]
     assert page.locator(".plotly-graph-div").nth(0).locator(".gtitle").text_content() == "power 3"
@@ -297,9 +306,9 @@ def test_real_report_reads_offline(real_reports, browser, name, tmp_path):
     out, results = real_reports
     assert results[name].ok, f"{name}: the report did not build: {results[name].message()}"
     page, blocked, errors = _offline_page(browser)
-    _open(page, out / f"{name}.html")
+    problems = _open(page, out / f"{name}.html")
     info = page.evaluate(INSPECT)
-    problems = _problems(info)
+    problems += _problems(info)
     if errors:
         problems.append(f"JavaScript errors: {errors[:3]}")
     if blocked:
@@ -316,3 +325,57 @@ def test_real_report_reads_offline(real_reports, browser, name, tmp_path):
         page.screenshot(path=str(Path(os.environ["WORKBENCH_SCREENSHOTS"]) / f"{name}.png"), full_page=True)
     page.context.close()
     assert not problems, f"{name}: " + "; ".join(problems)
+
+
+# --- JupyterLab (make lab) --------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_make_lab_starts_and_typesets_latex_offline(browser, tmp_path):
+    """``make lab`` as the README says (as root too: the Makefile adds --allow-root), on the fixture notebooks:
+    the server answers and JupyterLab typesets the notebook's LaTeX with its own MathJax, nothing from outside."""
+    import secrets
+    import signal
+    import socket
+    import subprocess
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    token = secrets.token_hex(8)
+    args = (f"--no-browser --ip=127.0.0.1 --port={port} --ServerApp.port_retries=0 --IdentityProvider.token={token}"
+            f" --ServerApp.open_browser=False")
+    root = Path(__file__).resolve().parents[1]
+    log = tmp_path / "lab.log"
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"), "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "ws")}
+    with open(log, "w") as out:
+        # -o: use the environment as it is (no bootstrap from inside a test)
+        proc = subprocess.Popen(["make", "-s", "-o", ".venv/.installed", "lab", f"LAB_DIR={FIX}", f"LAB_ARGS={args}"],
+                                cwd=root, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while f"127.0.0.1:{port}/lab" not in log.read_text() and time.monotonic() < deadline:
+            assert proc.poll() is None, f"make lab exited ({proc.returncode}):\n{log.read_text()[-2000:]}"
+            time.sleep(0.5)
+        assert f"127.0.0.1:{port}/lab" in log.read_text(), log.read_text()[-2000:]
+        context = browser.new_context(viewport=VIEWPORT)
+        outside = []
+        local = (f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", "data:", "blob:")
+        context.route("**/*", lambda r: r.continue_() if r.request.url.startswith(local)
+                      else (outside.append(r.request.url), r.abort()))
+        page = context.new_page()
+        page.goto(f"http://127.0.0.1:{port}/lab/tree/03_explore.ipynb?token={token}")
+        page.wait_for_selector(".jp-MarkdownCell .jp-RenderedMarkdown mjx-container", timeout=120_000)
+        page.wait_for_timeout(1000)
+        first = page.locator(".jp-MarkdownCell").first
+        assert first.locator("mjx-container").count() >= 2  # inline beta and the display equation
+        assert "$" not in first.locator(".jp-RenderedMarkdown").inner_text()
+        assert outside == [], outside
+        context.close()
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)  # make, jupyter lab and any kernel it started (their own session)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
