@@ -15,7 +15,8 @@ on CUDA).
     (``AutoModelForSequenceClassification``, ``num_labels=1``, head seeded identically); one preference
     ``sigmoid(r(y) - r(y'))`` per prompt (one query);
   * ``log pi(y|x)`` with grad and ``log mu(y|x)`` without, then the policy-gradient loss, backward, gradient
-    clipping at 1.0 and one AdamW step (same learning rate, no schedule, no weight decay);
+    clipping at 1.0 and one AdamW step (PyTorch's fused AdamW on both sides, same learning rate, no schedule, no
+    weight decay);
   * the same model and precision, full fine-tuning (a frozen copy as the reference, on both sides) or LoRA
     (r = 8, alpha = 16, all linear layers, dropout 0; the reference = adapters off, on both sides).
 Differences that remain, none of which changes the work counted: TRL adds a BOS token when the prompt does
@@ -106,19 +107,20 @@ PROFILE_ORDER = [
 
 
 class Timers:
-    """Wall-clock seconds per label, accumulated over the timed steps (not over the warm-up)."""
+    """Wall-clock and process CPU seconds per label, accumulated over the timed steps (not over the warm-up)."""
 
     def __init__(self):
-        self.on, self.total = False, {}
+        self.on, self.total, self.cpu = False, {}, {}
 
     @contextmanager
     def __call__(self, label):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         try:
             yield
         finally:
             if self.on:
                 self.total[label] = self.total.get(label, 0.0) + time.perf_counter() - t
+                self.cpu[label] = self.cpu.get(label, 0.0) + time.process_time() - c
 
     def wrap(self, owner, attr, label):
         fn = getattr(owner, attr)
@@ -167,7 +169,7 @@ def run_ours(a, device, dtype, timers: Timers) -> dict:
     import workbench.llm.sampling as sampling
     from workbench.device import make_generator
     from workbench.llm.judges import RewardJudge
-    from workbench.llm.loop import LoopConfig, StepContext
+    from workbench.llm.loop import LoopConfig, StepContext, make_optimizer
     from workbench.llm.nash_md_pg import NashMDPG
     from workbench.llm.policy import Policy
 
@@ -205,7 +207,7 @@ def run_ours(a, device, dtype, timers: Timers) -> dict:
     timers.wrap(policy, "decode", "  of which decode to text")
 
     params = [p for _, p in policy.trainable()]
-    opt = torch.optim.AdamW(params, lr=a.lr, weight_decay=0.0)
+    opt = make_optimizer(params, a.lr, 0.0)  # the loop's AdamW (fused; TRL's side: adamw_torch_fused)
     cfg = LoopConfig(steps=a.warmup + a.steps, batch_size=a.batch, max_new_tokens=a.new_tokens,
                      temperature=a.temperature, lr=a.lr, seed=a.seed)
     gen = make_generator(a.seed, device)
@@ -262,7 +264,7 @@ def run_trl(a, device, dtype, timers: Timers) -> dict:
     args = NashMDConfig(
         output_dir=out_dir, per_device_train_batch_size=a.batch, gradient_accumulation_steps=1,
         max_steps=a.warmup + a.steps, learning_rate=a.lr, lr_scheduler_type="constant", weight_decay=0.0,
-        max_grad_norm=1.0, optim="adamw_torch", max_new_tokens=a.new_tokens, temperature=a.temperature,
+        max_grad_norm=1.0, optim="adamw_torch_fused", max_new_tokens=a.new_tokens, temperature=a.temperature,
         top_k=0, top_p=1.0, beta=[a.beta], mixture_coef=[a.mixture], generation_kwargs=gen_kwargs,
         use_cpu=device.type == "cpu", bf16=False, fp16=False, report_to="none", save_strategy="no",
         logging_steps=10**6, disable_tqdm=True, dataloader_num_workers=0, seed=a.seed, data_seed=a.seed,
@@ -315,6 +317,7 @@ def worker(a) -> None:
     res.update(peak_gb=peak_memory_gb(device), s_per_step=t / len(res["times"]),
                cpu_s_per_step=sum(res["cpu"]) / len(res["cpu"]), tok_per_s=res["tokens"] / t,
                queries_per_s=res["queries"] / t, profile={k: v / len(res["times"]) for k, v in timers.total.items()},
+               profile_cpu={k: v / len(res["times"]) for k, v in timers.cpu.items()},
                threads=torch.get_num_threads(), device=str(device))
     print("RESULT " + json.dumps(res))
 
@@ -404,7 +407,7 @@ def main() -> None:
                              "tokens/s": res["tok_per_s"], "queries/s": res["queries_per_s"],
                              "peak GB": res["peak_gb"], "setup RSS GB": res["setup_rss_gb"],
                              "threads": res["threads"], "attn": res["attn"]})
-                profiles[(model, mode, label)] = res["profile"]
+                profiles[(model, mode, label)] = (res["profile"], res.get("profile_cpu", {}))
                 print(f"  {model:8s} {mode:4s} {label:32s} {res['s_per_step']:7.3f} s/step  "
                       f"{res['cpu_s_per_step']:7.3f} CPU s/step  "
                       f"peak {res['peak_gb']:.2f} GB", flush=True)
@@ -424,11 +427,11 @@ def main() -> None:
     pd.set_option("display.width", 200)
     print(df.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     print(f"# load average at end {os.getloadavg()[0]:.2f}")
-    print("\nProfile (seconds per timed step; indented rows are parts of the row above them):")
-    for (model, mode, label), prof in profiles.items():
-        print(f"  {model} {mode} {label}:")
+    print("\nProfile (wall and process CPU seconds per timed step; indented rows are parts of the row above them):")
+    for (model, mode, label), (prof, prof_cpu) in profiles.items():
+        print(f"  {model} {mode} {label}:{'wall s':>{68 - len(model + mode + label)}} {'CPU s':>8}")
         for k in sorted(prof, key=lambda k: PROFILE_ORDER.index(k) if k in PROFILE_ORDER else len(PROFILE_ORDER)):
-            print(f"    {k:60s} {prof[k]:8.3f}")
+            print(f"    {k:60s} {prof[k]:8.3f} {prof_cpu.get(k, float('nan')):8.3f}")
 
 
 if __name__ == "__main__":

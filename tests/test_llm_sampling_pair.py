@@ -50,15 +50,34 @@ def test_both_halves_follow_their_exact_laws(task, finetune, fuse, m):
         assert float(0.5 * (pi - pim).abs().sum()) > 2 * bound
 
 
-@pytest.mark.parametrize("finetune", ["lora", "full"])
-def test_harvested_reference_logprobs_equal_a_reference_forward(task, finetune):
+@pytest.mark.parametrize("finetune, fuse", [("lora", None), ("lora", True), ("full", None)])
+def test_harvested_reference_logprobs_equal_a_reference_forward(task, finetune, fuse):
     policy = perturbed(task, finetune, scale=0.3)
-    ys, _, ref = sample_pair(policy, task.prompts * 3, task.length, mixture=0.25, generator=make_generator(4))
+    ys, _, ref = sample_pair(policy, task.prompts * 3, task.length, mixture=0.25, generator=make_generator(4),
+                             fuse=fuse)
     full = policy.response_logprobs(ys.prompt_ids, ys.prompt_mask, ys.response_ids, ys.response_mask, reference=True)
     assert ref.shape == full.shape == (12, task.length)
     assert torch.allclose(ref, full, atol=1e-5), (ref - full).abs().max()
     pi = policy.response_logprobs(ys.prompt_ids, ys.prompt_mask, ys.response_ids, ys.response_mask)
     assert (pi - full).abs().max() > 0.1  # the adapters are on outside the reference: pi != mu here
+
+
+@pytest.mark.parametrize("finetune, fuse", [("lora", True), ("full", False)])
+def test_each_row_continues_its_own_prompt(task, finetune, fuse):
+    """Each prompt is encoded once per model and its KV cache gathered to the rows that continue it: with two
+    prompts alternating in the batch, each prompt's ``y`` and ``y'`` follow that prompt's laws."""
+    policy = perturbed(task, finetune)
+    N, xs = 6000, (0, 3)  # prompts 0 and 3: the most different laws under both perturbed policies
+    ys, opp, _ = sample_pair(policy, [task.prompts[x] for x in xs] * (N // 2), task.length, mixture=0.5,
+                             generator=make_generator(8), fuse=fuse)
+    pi = enumerate_logprobs(policy, task).double().exp()  # (X, n)
+    pim = enumerate_logprobs(policy, task, mixture=0.5).double().exp()  # (X, n)
+    for i, x in enumerate(xs):
+        for half, law in ((ys, pi[x]), (opp, pim[x])):
+            tv, bound = tv_and_bound(task, half.responses[i::2], law)
+            assert tv < bound, (x, tv, bound)
+    _, bound = tv_and_bound(task, ys.responses[::2], pi[0])
+    assert float(0.5 * (pi[0] - pi[3]).abs().sum()) > 2 * bound  # the two prompts' laws are told apart
 
 
 def test_mixed_adapter_batch_draws_what_two_streams_draw(task):

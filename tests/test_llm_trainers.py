@@ -92,3 +92,24 @@ def test_make_trainer_names_unknown_trainers_and_bad_hyperparameters():
         make_trainer("Nash-XX")
     with pytest.raises(TypeError, match="bad hyperparameters for 'Nash-MP'"):
         make_trainer("Nash-MP", mixtur=0.1)
+
+
+def test_loop_optimizer_is_fused_adamw_with_adamw_updates():
+    """``make_optimizer`` (the loop's AdamW) runs PyTorch's fused kernel on CPU and makes AdamW's updates."""
+    from workbench.llm.loop import make_optimizer
+
+    g = torch.Generator().manual_seed(0)
+    ours = [torch.nn.Parameter(torch.randn(5, 3, generator=g)), torch.nn.Parameter(torch.randn(7, generator=g))]
+    plain = [torch.nn.Parameter(p.detach().clone()) for p in ours]
+    a = make_optimizer(ours, 1e-2, 0.1)
+    b = torch.optim.AdamW(plain, lr=1e-2, weight_decay=0.1, foreach=False)
+    assert a.defaults["fused"] is True
+    for _ in range(3):
+        for p, q in zip(ours, plain):
+            grad = torch.randn(p.shape, generator=g)
+            p.grad, q.grad = grad.clone(), grad.clone()
+        a.step()
+        b.step()
+    for p, q in zip(ours, plain):
+        assert torch.allclose(p, q, atol=1e-6), (p - q).abs().max()
+        assert not torch.equal(p, torch.zeros_like(p))

@@ -73,13 +73,28 @@ class _Stream:
         self.policy, self.reference, self.weights, self.cache = policy, reference, weights, None
         self.extra = {} if adapter_names is None else {"adapter_names": adapter_names}
 
-    def __call__(self, ids, mask, pos) -> torch.Tensor:
+    def __call__(self, ids, mask, pos, adapter_names: list[str] | None = None) -> torch.Tensor:
         ctx = self.policy.reference() if self.reference else nullcontext(self.policy.model)
+        extra = self.extra if adapter_names is None else {"adapter_names": adapter_names}
         with ctx as model, self.policy.swapped(None if self.reference else self.weights):
             out = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1,
-                        **{CACHE_ARG: self.cache}, **self.extra)
+                        **{CACHE_ARG: self.cache}, **extra)
         self.cache = getattr(out, CACHE_ARG)
         return self.policy.token_logprobs(out.logits[:, -1])  # (B, V)
+
+    def prefill(self, ids, mask, pos, rows: torch.Tensor, adapter_names: list[str] | None = None) -> torch.Tensor:
+        """The first forward over the *distinct* prompts ``(P, Tp)``, then the KV cache (and the returned
+        log-probabilities) gathered to the stream's rows: row ``r`` continues distinct prompt ``rows[r]``.
+        Each prompt is encoded once however many rows continue it (``sample_pair``'s ``y`` and ``y'``
+        share their prompts)."""
+        logp = self(ids, mask, pos, adapter_names)  # (P, V)
+        if len(rows) != ids.shape[0] or not torch.equal(rows, torch.arange(len(rows), device=rows.device)):
+            select = getattr(self.cache, "batch_select_indices", None)
+            if select is None:  # a cache type without row selection: encode every row's prompt instead
+                self.cache = None
+                return self(ids[rows], mask[rows], pos[rows])
+            select(rows)
+        return logp[rows]  # (R, V)
 
 
 @torch.no_grad()
@@ -180,7 +195,8 @@ def sample_pair(
     prompt and response) come out of the sampling loop for free. With LoRA and ``fuse`` (by default from
     ``FUSE_MIN_PARAMS`` parameters up) the policy rows and the reference rows run as one peft mixed-adapter
     batch (``"__base__"`` rows have the adapters off): one forward of ``4B`` rows per token instead of three
-    of ``B`` rows.
+    of ``B`` rows. The prompts are encoded once per model (``B`` rows; their KV cache is then gathered to
+    the rows that continue them), not once per row.
 
     Returns:
         ``(ys, opp, ref_logp)``: the two rollouts (each trimmed to its longest response) and
@@ -205,10 +221,18 @@ def sample_pair(
     pi_rows = rows if mixture < 1.0 else rows[:B]  # the policy reads y (and y' unless m = 1)
     mu_rows = rows if mixture > 0.0 else rows[:B]  # the reference reads y (its log-probs) and y' (if m > 0)
     n_pi = len(pi_rows)
+    # the first forward encodes each prompt once per model (B rows, not 2B): y and y' share their prompts
+    pos0 = (prompt_mask.long().cumsum(-1) - 1).clamp_min(0)  # (B, Tp)
     if fuse:
         name = policy.model.active_adapter
         stream = _Stream(policy, False, adapter_names=[name] * n_pi + ["__base__"] * len(mu_rows))
         both = torch.cat([pi_rows, mu_rows])  # (R,)
+
+        def prefill():
+            two = lambda t: t.repeat(2, 1)  # (2B, Tp): the prompts for the policy, then for the reference
+            out = stream.prefill(two(prompt_ids), two(prompt_mask), two(pos0),
+                                 torch.cat([pi_rows % B, B + mu_rows % B]), [name] * B + ["__base__"] * B)
+            return out[:n_pi], out[n_pi:]  # (n_pi, V), (n_mu, V)
 
         def forward(ids, mask, pos):
             out = stream(ids[both], mask[both], pos[both])  # (R, V)
@@ -216,18 +240,21 @@ def sample_pair(
     else:
         pi_stream, mu_stream = _Stream(policy, False), _Stream(policy, True)
 
+        def prefill():
+            return (pi_stream.prefill(prompt_ids, prompt_mask, pos0, pi_rows % B),  # (n_pi, V)
+                    mu_stream.prefill(prompt_ids, prompt_mask, pos0, mu_rows % B))  # (n_mu, V)
+
         def forward(ids, mask, pos):
             return (pi_stream(ids[pi_rows], mask[pi_rows], pos[pi_rows]),  # (n_pi, V)
                     mu_stream(ids[mu_rows], mask[mu_rows], pos[mu_rows]))  # (n_mu, V)
 
     eos = policy.tokenizer.eos_token_id
     pad = policy.tokenizer.pad_token_id
-    ids, mask = prompt_ids.repeat(2, 1), prompt_mask.repeat(2, 1)  # (2B, Tp)
-    pos = (mask.long().cumsum(-1) - 1).clamp_min(0)  # (2B, Tp)
+    mask, pos = prompt_mask.repeat(2, 1), pos0.repeat(2, 1)  # (2B, Tp)
     out_ids, out_mask, ref_tok = [], [], []
     done = torch.zeros(2 * B, dtype=torch.bool, device=prompt_ids.device)
-    for _ in range(max_new_tokens):
-        lp_pi, lp_mu = forward(ids, mask, pos)  # (n_pi, V), (n_mu, V)
+    for k in range(max_new_tokens):
+        lp_pi, lp_mu = prefill() if k == 0 else forward(ids, mask, pos)  # (n_pi, V), (n_mu, V)
         if mixture == 0.0:
             lp_opp = lp_pi[B:]
         elif mixture == 1.0:
