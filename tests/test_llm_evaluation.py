@@ -195,7 +195,7 @@ def test_figures_build_with_titles_and_traces():
     assert all(t.line.dash == "dash" for t in dashed) and dashed[0].line.color == fig.data[1].line.color
     assert fig.layout.xaxis.title.text == "preference queries N" and fig.layout.yaxis.type == "log"
     fr = plots.frontier(df)
-    assert fr.layout.xaxis.title.text.startswith("KL(π ‖ μ)") and len([t for t in fr.data if t.mode == "markers+text"]) == 2
+    assert fr.layout.xaxis.title.text.startswith("KL(π ‖ μ)") and len([t for t in fr.data if t.mode == "markers"]) == 2
     _, game = rps_game()
     W = V.exact_win_rates(None, StubEvaluator(game), [V.Trained("rock", 0, {"pi": onehot(0)})])
     hm = plots.win_rate_heatmap(W)

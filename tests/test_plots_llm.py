@@ -82,8 +82,8 @@ def test_heatmap_and_frontier_readable():
     assert hm.data[0].textfont.size >= 11 and hm.layout.xaxis.tickfont.size >= 11 and hm.layout.yaxis.tickfont.size >= 11
     assert _widths_ok(hm)
     fr = plots.frontier(_frame(0.0))
-    pts = [t for t in fr.data if t.mode == "markers+text"]
-    assert len({t.marker.symbol for t in pts}) == len(pts) == 2 and all(t.textfont.size >= 11 for t in pts)
+    pts = [t for t in fr.data if t.mode == "markers"]  # final points: one legend entry and one marker symbol each
+    assert len({t.marker.symbol for t in pts}) == len(pts) == 2 and [t.name for t in pts] == ["Nash-MD-PG", "Self-play"]
     assert "_" not in fr.layout.xaxis.title.text and "_" not in fr.layout.yaxis.title.text and _widths_ok(fr)
 
 
@@ -116,6 +116,8 @@ def test_distribution_steps_one_step_per_policy_showing_its_own_bars():
         assert len(shown) == per
         assert np.allclose(np.concatenate([t.y for t in shown if t.type == "bar"]), d.reshape(-1))
         assert buttons[i].args[1]["title.text"].startswith(name + ":")
+    menu = fig.layout.updatemenus[0]  # in the top margin at the right: clear of the title and the panel titles
+    assert menu.y > 1 and menu.xanchor == "right" and menu.yanchor == "top"
     y_max = fig.layout.yaxis.range[1]
     assert y_max >= max(d.max() for d in [*dists.values(), star, g]) and fig.layout.yaxis4.range[1] == y_max
     assert _widths_ok(fig)

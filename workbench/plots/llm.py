@@ -63,6 +63,7 @@ METRIC_TITLES = {
 _SYMBOLS = ["circle", "square", "diamond", "triangle-up", "x", "cross", "star", "triangle-down", "pentagon", "hexagon"]
 _TAB_DASHES = ["dash", "dashdot", "longdash", "longdashdot"]
 _FONT_MIN = 12  # px: text inside figures (heatmap cells, labels) at least this size
+_DIST_MARGIN_T = 130  # px above the distribution panels: two title lines on the left, the policy menu on the right
 
 
 def metric_name(code):
@@ -225,8 +226,8 @@ def frontier(
         if x not in s.index or y not in s.index:
             continue
         fig.add_trace(go.Scatter(
-            x=[s.loc[x, "mean"]], y=[s.loc[y, "mean"]], mode="markers+text", text=[str(algo)], textposition="top center",
-            textfont=dict(size=_FONT_MIN), marker=dict(size=11, color=colors[algo], symbol=symbols[algo]), name=str(algo),
+            x=[s.loc[x, "mean"]], y=[s.loc[y, "mean"]], mode="markers", hovertext=[str(algo)],
+            marker=dict(size=12, color=colors[algo], symbol=symbols[algo], line=dict(width=1, color="white")), name=str(algo),
             legendgroup=algo,
             error_x=dict(type="data", symmetric=False, array=[s.loc[x, "hi"] - s.loc[x, "mean"]],
                          arrayminus=[s.loc[x, "mean"] - s.loc[x, "lo"]]),
@@ -260,13 +261,13 @@ def mixture_bars(
     fig = go.Figure()
     fig.add_trace(go.Bar(x=list(labels), y=emp, name=f"sampled frequency (N = {n_samples})", marker_color=_COLORS[0],
                          error_y=dict(type="data", array=2 * se), opacity=0.8))
-    fig.add_trace(go.Scatter(x=list(labels), y=exact, mode="markers", name="closed form π^m(y|x)",
-                             marker=dict(symbol="diamond", size=9, color="black")))
+    fig.add_trace(go.Scatter(x=list(labels), y=exact, mode="markers", name="closed form π<sup>m</sup>(y | x)",
+                             marker=dict(symbol="diamond-open", size=12, color="black", line=dict(width=2))))
     for i, (name, dist) in enumerate((extra or {}).items()):
         fig.add_trace(go.Scatter(x=list(labels), y=np.asarray(dist, dtype=float).reshape(-1), mode="markers", name=str(name),
                                  marker=dict(symbol="x", size=8, color=_COLORS[(i + 2) % len(_COLORS)])))
     fig.update_layout(title=title or "Mixture sampler: empirical vs closed-form distribution over responses",
-                      xaxis_title="response y", yaxis_title="probability π^m(y | x)", template="plotly_white",
+                      xaxis_title="response y", yaxis_title="probability π<sup>m</sup>(y | x)", template="plotly_white",
                       xaxis_tickangle=-45, height=430)
     return fig
 
@@ -328,10 +329,11 @@ def distribution_figure(
         kl_star = np.where(star > 0, star * (np.log(star) - np.log(pi)), 0.0).sum(-1).mean()
     tv = 0.5 * np.abs(pi - star).sum(-1).mean()
     note = f"mean over prompts: KL(π* ‖ π) = {kl_star:.3f}, total variation TV(π, π*) = {tv:.3f}"
-    fig.update_layout(title=title or f"{label}: exact distribution over responses vs the equilibrium π*<br><sup>{note}</sup>",
-                      margin=dict(t=110),
-                      template="plotly_white", height=300 * rows + 160, bargap=0.15,
-                      legend=dict(orientation="h", yanchor="bottom", y=-0.08 - 0.04 * (3 - rows), x=0))
+    height, top, bottom = 300 * rows + 240, _DIST_MARGIN_T, 110
+    fig.update_layout(title=dict(text=title or f"{label}: exact distribution over responses vs the equilibrium π*<br><sup>{note}</sup>",
+                                 y=1 - 18 / height, yanchor="top"),
+                      margin=dict(t=top, b=bottom), template="plotly_white", height=height, bargap=0.15,
+                      legend=dict(orientation="h", yanchor="top", y=-48 / (height - top - bottom), x=0))
     return fig
 
 
@@ -358,7 +360,14 @@ def distribution_steps(
         raise ValueError("distribution_steps: no distributions given")
     y_max = _shared_y_max(dists, pi_star, gibbs)
     figs = {name: distribution_figure(d, pi_star, responses, label=name, gibbs=gibbs, y_max=y_max) for name, d in dists.items()}
-    return stepped_figure(figs, label="policy", control=control)
+    fig = stepped_figure(figs, label="policy", control=control)
+    if control == "dropdown":  # the menu and its label in the top margin, right, clear of the title and the panel titles
+        lay = fig.layout
+        y = 1 + (lay.margin.t - 22) / (lay.height - lay.margin.t - lay.margin.b)  # 22 px below the figure's top edge
+        fig.layout.updatemenus[0].update(x=1.0, xanchor="right", y=y, yanchor="top", pad=dict(b=0, t=0, r=0, l=0))
+        fig.update_annotations(selector=dict(text="policy:"), x=1.0, xanchor="right", xshift=-140, y=y, yanchor="top",
+                               yshift=-8)
+    return fig
 
 
 def distribution_explorer(dists: dict[str, object], pi_star, responses: Sequence[str], *, gibbs=None):
