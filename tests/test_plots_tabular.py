@@ -66,6 +66,17 @@ def test_every_curve_has_its_own_style_and_coinciding_curves_are_named():
     assert notes == ["EGPO, OMD and OMWU coincide (within 0.1 decade)"]  # MMD is 0.48 decades above them
     assert C.coinciding({"a": pd.Series([1.0, 0.1]), "b": pd.Series([1.0, 0.2])}) == []  # 0.3 decades apart at x=1
     assert C.coinciding({"a": pd.Series([1.0, 0.1]), "b": pd.Series([1.1, 0.11])}) == [["a", "b"]]
+    # equal only where they overlap (k=1 and k=10 samples per query, on a queries axis): not "coinciding"
+    a = pd.Series(0.5 ** np.arange(10.0), index=np.arange(10) * 10)
+    b = pd.Series(a.to_numpy()[5:] * 1.01, index=a.index[5:])
+    assert C.coinciding({"a": a, "b": b}) == []
+
+
+def test_log_x_leaves_out_x_zero():
+    df = pd.concat(_runs("a", 0.5, steps=5))
+    fig = C.metric_curves(df, "kl_to_eq", x="queries", log_x=True)
+    assert fig.layout.xaxis.type == "log"
+    assert all(min(t.x) > 0 for t in fig.data if t.x is not None and t.x[0] is not None)
 
 
 def test_bands_have_no_markers_and_do_not_dive_to_round_off():

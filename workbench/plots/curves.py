@@ -54,9 +54,10 @@ def _rgba(hex_color: str, alpha: float) -> str:
 
 
 def coinciding(lines: Mapping[str, pd.Series], *, tol: float = 0.1) -> list[list[str]]:
-    """Groups of curves that coincide on a log scale: every pair in a group differs by at most ``tol``
-    decades (``|log10 a - log10 b|``) at every shared x. ``lines`` maps a label to a positive Series
-    indexed by x. Groups of two or more, in the order of ``lines``; a curve joins the first group it fits."""
+    """Groups of curves that coincide on a log scale: every pair in a group is drawn over (nearly) the same
+    x values (at least 80% of each curve's points shared) and differs by at most ``tol`` decades
+    (``|log10 a - log10 b|``) at every shared x. ``lines`` maps a label to a positive Series indexed by x.
+    Groups of two or more, in the order of ``lines``; a curve joins the first group it fits."""
     logs = {k: np.log10(v.astype(float).clip(lower=1e-300)) for k, v in lines.items()}
     groups: list[list[str]] = []
     for k, v in logs.items():
@@ -70,8 +71,9 @@ def coinciding(lines: Mapping[str, pd.Series], *, tol: float = 0.1) -> list[list
 
 
 def _within(a: pd.Series, b: pd.Series, tol: float) -> bool:
+    longest = max(len(a), len(b))
     a, b = a.align(b, join="inner")
-    return len(a) > 1 and bool((np.abs(a - b) <= tol).all())
+    return len(a) > 1 and len(a) >= 0.8 * longest and bool((np.abs(a - b) <= tol).all())
 
 
 def metric_curves(
@@ -101,7 +103,8 @@ def metric_curves(
     dashed; a label that starts with an algo's legend name (or code name) reuses that algo's colour
     (longest name wins). Values below ``floor`` are clipped so a log axis can show runs that reached
     machine precision; on a log axis a band's lower edge is also clipped one decade under the lowest line,
-    so a few runs at round-off do not pull the axis decades down.
+    so a few runs at round-off do not pull the axis decades down. With ``log_x`` the points at ``x <= 0``
+    are left out.
 
     Every algo gets its own colour, dash style and marker symbol, so lines that coincide stay visible.
     Curves that coincide within ``coincide_tol`` decades at every x (``log_y`` only; :func:`coinciding`)
@@ -120,6 +123,8 @@ def metric_curves(
         sub["algo"] = label
     if log_y:
         sub["value"] = sub["value"].clip(lower=floor)
+    if log_x:
+        sub = sub[sub[x] > 0]  # x = 0 has no place on a log axis (plotly would draw a flat line in from the edge)
     summ = seed_ci(sub, by=("algo", x), level=level, log=log_y, n_boot=500)
     fig = go.Figure()
     colors: dict[str, str] = {}
