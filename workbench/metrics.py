@@ -1,7 +1,7 @@
 """One metrics module scores every method (as OpenSpiel's ``exploitability.py`` does).
 
 All functions broadcast over leading batch dimensions: a game with batch shape ``B`` and policies of
-shape ``(*B, n)`` give metrics of shape ``B``. Definitions (../shared/ALGORITHMS.md, "Metrics"):
+shape ``(*B, n)`` give metrics of shape ``B``. Definitions (docs/ALGORITHMS.md, "Metrics"):
 
 - regularized exploitability  ``max_pi' P_beta(pi' ≻ pi) - 1/2
   = beta log sum_y mu(y) exp(P(y ≻ pi)/beta) + beta KL(pi||mu) - 1/2`` (best response is Gibbs);

@@ -1,6 +1,6 @@
 """Linear contextual dueling bandits with a KL-regularized target and exact ground truth.
 
-Settings (../shared/ALGORITHMS.md, "Contextual bandits"):
+Settings (docs/ALGORITHMS.md, "Contextual bandits"):
 
 * **GSHF** (Xiong et al. 2023, arXiv 2312.11456, Sec. 2): Bradley–Terry preference with a linear reward
   ``r(x, y) = <theta, phi(x, y)>``, ``P(y ≻ y'|x) = sigmoid(r(x, y) - r(x, y'))``; objective
