@@ -121,8 +121,10 @@ INSPECT = r"""() => {
     const i = t.indexOf('$');
     if (i >= 0) rawDollar.push(t.slice(Math.max(0, i - 30), i + 40).replace(/\s+/g, ' '));
   }
-  const snake = /^[a-z][a-z0-9]+(?:_[a-z0-9]+)*_[a-z0-9]{2,}$/;
-  const codeNames = s => (String(s || '').match(/[A-Za-z0-9_]+/g) || []).filter(w => snake.test(w));
+  // a code name: lower-case words joined by '_' (plug_in, kl_to_eq, n_games); x_1, y_w, π_t are notation
+  const snake = /^[a-z][a-z0-9]*(?:_[a-z0-9]+)+$/;
+  const codeNames = s => (String(s || '').match(/[A-Za-z0-9_]+/g) || [])
+    .filter(w => snake.test(w) && w.split('_').some(part => /[a-z]{2,}/.test(part)));
   const figures = [...document.querySelectorAll('.plotly-graph-div')].map((gd, index) => {
     const L = gd.layout || {}, labels = [];
     const add = (where, s) => { if (s) labels.push([where, typeof s === 'string' ? s : (s.text || '')]); };
@@ -286,6 +288,35 @@ def test_explore_slider_and_dropdown_change_their_figures(report, browser):
     assert before == [False, True, False] and after == [True, False, False]
     assert page.locator(".plotly-graph-div").nth(1).locator(".gtitle").text_content() == "power 1"
     assert errors == [], errors
+    page.context.close()
+
+
+def test_page_checks_name_what_is_wrong(browser, tmp_path):
+    """The checks the real reports go through, on a page with every fault: each is named."""
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    fig = go.Figure(go.Scatter(x=[1, 2], y=[3, 4], name="plug_in"),
+                    layout={"title": {"text": "kl_to_eq (n=4)"}, "xaxis": {"title": {"text": "n_games"}},
+                            "yaxis": {"title": {"text": "KL(π*‖π_t)"}}, "width": 1520, "height": 300})
+    page_html = ('<html><body><div class="jp-MarkdownOutput">raw $$x^2$$ math</div>'
+                 '<div class="jp-OutputArea-output" style="height: 40px"></div><div class="jupyter-widgets"></div>'
+                 + pio.to_html(fig, include_plotlyjs=True, full_html=False) + "</body></html>")
+    (tmp_path / "bad.html").write_text(page_html, encoding="utf-8")
+    page, blocked, errors = _offline_page(browser)
+    page.goto((tmp_path / "bad.html").as_uri())
+    page.wait_for_selector(".plotly-graph-div .main-svg")
+    problems = _problems(page.evaluate(INSPECT))
+    assert problems == [
+        "no typeset math (no MathJax elements: no $...$ / $$...$$ in the markdown, or MathJax failed)",
+        "untypeset '$' left in markdown: ['raw $$x^2$$ math']",
+        "figure 0 (kl_to_eq (n=4)) is 1520 px wide, ends at 1528 px > the 1280 px viewport",
+        "figure 0 (kl_to_eq (n=4)) shows code names: ['title: kl_to_eq', 'xaxis title: n_games', 'trace 0 name: plug_in']",
+        "the page scrolls sideways (1528 px > 1280 px)",
+        'widget boxes: 1 ("Loading widget" text: False)',
+        "1 empty output box(es)",
+        "no link back to index.html",
+    ], problems
     page.context.close()
 
 
