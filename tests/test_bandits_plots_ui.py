@@ -45,6 +45,12 @@ def test_widgets_build():
     assert len(box.children) == 3
     box = online_explorer(n_seeds=2, n_rounds=1)
     assert len(box.children) == 3
+    # controls wrap onto a new line in a narrow page and show their whole labels
+    rows = box.children[:2]
+    assert all(r.layout.flex_flow == "row wrap" for r in rows)
+    sliders = [c for r in rows for c in r.children if not c.__class__.__name__ == "Button"]
+    assert len(sliders) == 6 and all(c.style.description_width == "initial" for c in sliders)
+    assert "_" not in " ".join(c.description for c in sliders)
 
 
 def test_regime_map_cells_are_the_share_of_seeds_below_threshold():

@@ -30,6 +30,8 @@ def _interactive(run, controls: dict):
             display(run(**{k: c.value for k, c in controls.items()}))
 
     button.on_click(redraw)
+    for c in controls.values():
+        c.style.description_width = "initial"  # whole labels ("intransitivity"), not "intransi..."
     wrap = w.Layout(flex_flow="row wrap")  # controls wrap instead of being clipped in a narrow page
     box = w.VBox([w.HBox(list(controls.values())[:3], layout=wrap),
                   w.HBox([*list(controls.values())[3:], button], layout=wrap), out])
