@@ -196,25 +196,30 @@ def _problems(info: dict) -> list[str]:
     return problems
 
 
-def _use_control(page, index: int, kind: str) -> tuple[list, list]:
-    """Click another step of figure ``index``'s slider or dropdown; the traces' ``visible`` before and after."""
+def _use_control(page, index: int, kind: str) -> tuple[list, list, bool]:
+    """Click another step of figure ``index``'s slider or dropdown (or button row): the traces' ``visible``
+    before and after, and whether anything drawn changed (visibility, data or title: sliders over frames too)."""
     gd = page.locator(".plotly-graph-div").nth(index)
     gd.scroll_into_view_if_needed()
     visible = "gd => gd.data.map(t => t.visible === undefined ? true : t.visible)"
-    before = gd.evaluate(visible)
+    state = ("gd => JSON.stringify([gd.layout.title, gd.data.map(t => [t.visible, t.x, t.y, t.z, t.text])])")
+    before, drawn = gd.evaluate(visible), gd.evaluate(state)
     if kind == "slider":
         active = gd.evaluate("gd => gd._fullLayout.sliders[0].active")
         ticks = gd.locator(".slider-tick-rect")
         tick = ticks.nth(0 if active == ticks.count() - 1 else ticks.count() - 1).bounding_box()
-        rail = gd.locator(".slider-rail-touch-rect").bounding_box()
+        rail = gd.locator(".slider-rail-touch-rect").first.bounding_box()
         page.mouse.click(tick["x"] + tick["width"] / 2, rail["y"] + rail["height"] / 2)
     else:
         active = gd.evaluate("gd => gd._fullLayout.updatemenus[0].active")
-        gd.locator(".updatemenu-header-group").first.click()
-        buttons = gd.locator(".updatemenu-dropdown-button")
+        if gd.locator(".updatemenu-header-group").count():  # a dropdown: open it first
+            gd.locator(".updatemenu-header-group").first.click()
+            buttons = gd.locator(".updatemenu-dropdown-button")
+        else:  # a row of buttons
+            buttons = gd.locator(".updatemenu-button")
         buttons.nth(0 if active != 0 else buttons.count() - 1).click()
-    page.wait_for_timeout(300)
-    return before, gd.evaluate(visible)
+    page.wait_for_timeout(500)
+    return before, gd.evaluate(visible), gd.evaluate(state) != drawn
 
 
 # --- fixture reports ---------------------------------------------------------------------------------
@@ -281,11 +286,11 @@ def test_copied_report_typesets_offline_without_widget_boxes(report, browser, tm
 def test_explore_slider_and_dropdown_change_their_figures(report, browser):
     page, blocked, errors = _offline_page(browser)
     assert _open(page, report / "03_explore.html") == []
-    before, after = _use_control(page, 0, "slider")
-    assert before == [True, False, False] and after == [False, False, True]
+    before, after, changed = _use_control(page, 0, "slider")
+    assert before == [True, False, False] and after == [False, False, True] and changed
     assert page.locator(".plotly-graph-div").nth(0).locator(".gtitle").text_content() == "power 3"
-    before, after = _use_control(page, 1, "dropdown")
-    assert before == [False, True, False] and after == [True, False, False]
+    before, after, changed = _use_control(page, 1, "dropdown")
+    assert before == [False, True, False] and after == [True, False, False] and changed
     assert page.locator(".plotly-graph-div").nth(1).locator(".gtitle").text_content() == "power 1"
     assert errors == [], errors
     page.context.close()
@@ -348,8 +353,8 @@ def test_real_report_reads_offline(real_reports, browser, name, tmp_path):
     if not controls:
         problems.append("no Explore control (a plotly slider or dropdown: workbench.notebook.explore + stepped_figure)")
     else:
-        before, after = _use_control(page, controls[0]["index"], controls[0]["control"])
-        if before == after:
+        _, _, changed = _use_control(page, controls[0]["index"], controls[0]["control"])
+        if not changed:
             problems.append(f"the {controls[0]['control']} of figure {controls[0]['index']} ({controls[0]['title']}) "
                             "changed nothing when clicked")
     if os.environ.get("WORKBENCH_SCREENSHOTS"):
