@@ -147,3 +147,9 @@ def test_heatmap_text_shows_no_negative_zero():
     P = torch.tensor([[0.5, 1.0], [-1e-17, 0.5]], dtype=torch.float64)
     text = np.asarray(G.preference_heatmap(P).data[0].text, float)
     assert not np.signbit(text).any()
+
+
+def test_simplex_points_that_coincide_say_so():
+    mu = np.array([0.6, 0.3, 0.1])
+    fig = G.equilibrium_simplex(None, {"μ": mu, "Nash": np.ones(3) / 3, "RLHF on BT fit": mu + 1e-9})
+    assert [t.name for t in fig.data] == ["μ", "Nash", "RLHF on BT fit (coincides with μ)"]

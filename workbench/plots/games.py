@@ -138,18 +138,23 @@ def equilibrium_simplex(
     title: str = "Equilibria on the simplex",
 ) -> go.Figure:
     """Ternary plot of a 3-response game: the ``(K, 3)`` ``path`` as a line, and named ``points``
-    (``label -> (3,)``, e.g. ``{"μ": mu, "Nash (LP)": lp}``) as markers."""
+    (``label -> (3,)``, e.g. ``{"μ": mu, "Nash (LP)": lp}``) as markers. A point that lies on an earlier
+    one (within 1e-6) says so in its legend name, since its marker hides the other."""
     labels = _names(3, names)
     fig = go.Figure()
     if path is not None:
         p = _np(path).reshape(-1, 3)
         fig.add_trace(go.Scatterternary(a=p[:, 0], b=p[:, 1], c=p[:, 2], mode="lines+markers", marker=dict(size=3), name=path_label, line=dict(width=2)))
     symbols = ("circle", "diamond", "x", "star", "square", "cross")
+    seen: dict[str, np.ndarray] = {}
     for i, (label, pt) in enumerate((points or {}).items()):
         v = _np(pt).reshape(-1)
         if v.shape != (3,):
             raise ValueError(f"point {label!r} must have 3 entries; got shape {v.shape}")
-        fig.add_trace(go.Scatterternary(a=[v[0]], b=[v[1]], c=[v[2]], mode="markers", name=display_label(label),
+        same = [k for k, w in seen.items() if np.abs(v - w).max() < 1e-6]  # drawn on top of an earlier point: say so
+        seen[label] = v
+        name = display_label(label) + (f" (coincides with {', '.join(display_label(k) for k in same)})" if same else "")
+        fig.add_trace(go.Scatterternary(a=[v[0]], b=[v[1]], c=[v[2]], mode="markers", name=name,
                                         marker=dict(size=13, symbol=symbols[i % len(symbols)], color=_COLORS[(i + 1) % len(_COLORS)], line=dict(color="black", width=1))))
     fig.update_layout(title=title, template="plotly_white", width=560, height=500,
                       ternary=dict(aaxis_title=labels[0], baxis_title=labels[1], caxis_title=labels[2], sum=1))
