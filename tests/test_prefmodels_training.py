@@ -106,3 +106,21 @@ def test_early_stopping_restores_best_weights(data):
 
     assert log_loss(predict(model, va), torch.tensor(va.labels)) == pytest.approx(r.best_val_loss, abs=1e-5)
     assert set(r.history.columns) >= {"algo", "seed", "step", "metric", "value"}
+
+
+def test_early_stopped_run_closes_a_full_progress_bar(data, monkeypatch):
+    """tqdm.auto draws a bar closed before its total as failed (red): an early stop on purpose ends full."""
+    import tqdm.auto
+
+    bars = []
+
+    class Recorder(tqdm.auto.tqdm):
+        def close(self):
+            bars.append((self.n, self.total))
+            super().close()
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", Recorder)
+    tr, va, texts = data
+    r = train(fresh(texts, "pairwise"), tr, va, batch_size=16, epochs=30, lr=0.05, patience=2, eval_every=2, progress=True)
+    assert r.stopped_early and r.steps < 30 * 6
+    assert bars and bars[0] == (r.steps, r.steps)

@@ -292,6 +292,9 @@ def train(model: PreferenceModel, train_data, val_data=None, config: TrainConfig
                 validate(model, val, cfg, name, st, st.step / spe)
             if cfg.checkpoint_path:
                 write_checkpoint(model, opt, cfg, st, fingerprints)
+    if st.stopped:  # stopped early on purpose: a full bar, not the red "interrupted" bar of tqdm.auto
+        bar.total = bar.n
+        bar.refresh()
     bar.close()
     model.eval()
     if cfg.restore_best and st.best_state is not None:
