@@ -48,6 +48,7 @@ def test_display_names_have_no_code_names_and_round_off_reads_zero():
     assert s.name == "win rate P(π ≻ μ)" and list(s.index) == ["KL(π* ‖ π)", "x"] and not np.signbit(s.iloc[0])
     assert plots.metric_name("span_log_ratio") == "span of log π − log π*" and plots.metric_name("new_metric") == "new metric"
     assert plots.metric_name(3) == 3  # a step index stays a number
+    assert plots.metric_name("Gibbs g of r_BT") == "Gibbs g of r_BT"  # a label, not a code name: kept as written
 
 
 def test_equilibrium_curves_distinguishable_and_bands_floored():

@@ -23,6 +23,7 @@ their own dash) so that curves which coincide stay distinguishable.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -67,11 +68,13 @@ _DIST_MARGIN_T = 130  # px above the distribution panels: two title lines on the
 
 
 def metric_name(code):
-    """The display name of a metric code name (:data:`METRIC_NAMES`; other strings lose their underscores,
-    anything else is returned unchanged)."""
+    """The display name of a metric code name (:data:`METRIC_NAMES`; another snake_case code name loses its
+    underscores; anything else, such as a label ``"Gibbs g of r_BT"`` or a step number, is returned unchanged)."""
     if not isinstance(code, str):
         return code
-    return METRIC_NAMES.get(code, code.replace("_", " "))
+    if code in METRIC_NAMES:
+        return METRIC_NAMES[code]
+    return code.replace("_", " ") if re.fullmatch(r"[a-z0-9]+(_[a-z0-9]+)+", code) else code
 
 
 def display_table(table, decimals: int = 4):
