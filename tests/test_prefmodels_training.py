@@ -124,3 +124,18 @@ def test_early_stopped_run_closes_a_full_progress_bar(data, monkeypatch):
     r = train(fresh(texts, "pairwise"), tr, va, batch_size=16, epochs=30, lr=0.05, patience=2, eval_every=2, progress=True)
     assert r.stopped_early and r.steps < 30 * 6
     assert bars and bars[0] == (r.steps, r.steps)
+
+
+def test_pairwise_judge_saved_without_skip_rank_reloads_as_bare_mlp(data, tmp_path):
+    """Judges saved before the pairwise skip term have no ``skip_rank`` in judge.json: they load as bare MLPs."""
+    import json
+
+    tr, va, texts = data
+    model = build_model("pairwise", fresh(texts).backbone, seed=0, skip_rank=0).eval()
+    path = ModelJudge(model).save(tmp_path / "old")
+    cfg = json.loads((path / "judge.json").read_text())
+    del cfg["head"]["skip_rank"]
+    (path / "judge.json").write_text(json.dumps(cfg))
+    again = ModelJudge.load(path, device="cpu")
+    assert again.model.skip_rank == 0
+    assert torch.equal(ModelJudge(model).prob(va.prompts, va.responses_a, va.responses_b), again.prob(va.prompts, va.responses_a, va.responses_b))

@@ -165,7 +165,10 @@ def load_model(path: str | os.PathLike, device: DeviceLike = "auto", cache_dir=N
                              f"({type(e).__name__}: {e})") from e
     dev = resolve_device(device)
     bb = rebuild_backbone(spec, tokenizer=tok, device=dev, cache_dir=cache_dir)
-    model = MODEL_CLASSES[cfg["model"]](bb, **cfg["head"]).to(dev)
+    head = dict(cfg["head"])
+    if cfg["model"] == "pairwise":  # judges saved before the skew skip term (no "skip_rank") are bare MLPs
+        head.setdefault("skip_rank", 0)
+    model = MODEL_CLASSES[cfg["model"]](bb, **head).to(dev)
     try:
         state = load_file(str(weights), device=str(dev))
     except Exception as e:  # noqa: BLE001 - safetensors raises its own error types for a bad header
