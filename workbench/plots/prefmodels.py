@@ -99,7 +99,9 @@ def cycle_fractions(cycles: pd.DataFrame, title: str = "Cyclic triples: predicte
     x = cycles["intransitivity"].map(_level)
     for i, algo in enumerate(dict.fromkeys(cycles["algo"])):
         m = cycles["algo"] == algo
-        fig.add_trace(go.Bar(x=x[m], y=cycles.loc[m, "cyclic_fraction"], name=display_name(algo), marker_color=_color(algo, i)))
+        y = cycles.loc[m, "cyclic_fraction"]
+        fig.add_trace(go.Bar(x=x[m], y=y, name=display_name(algo), marker_color=_color(algo, i),
+                             text=[f"{v:.2f}" for v in y], textposition="outside"))  # a zero bar still shows "0.00"
     fig.update_layout(barmode="group", title=title, yaxis_title="fraction of cyclic triples", template="plotly_white",
                       legend_title_text="model", height=_HEIGHT)
     return fig
