@@ -250,6 +250,7 @@ def test_index_lists_and_links_the_report_and_back(report, browser):
     assert row.locator("td").nth(1).inner_text() == "Fixture: a notebook that works"  # its first heading
     assert "ok" in row.locator("td").nth(2).inner_text()
     assert "n=6" in row.inner_text() and "quick" in row.inner_text()
+    assert page.evaluate("document.documentElement.scrollWidth") <= VIEWPORT["width"]  # the table fits 1280 px
     row.locator("a").click()
     page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
     assert page.url.endswith("/01_ok.html")

@@ -22,14 +22,14 @@ INDEX_FIELDS = (
     ("profile", "profile"),
     ("overrides", "parameters"),
     ("duration_s", "duration [s]"),
-    ("python", "python"),
-    ("torch", "torch"),
-    ("transformers", "transformers"),
-    ("peft", "peft"),
+    ("versions", "versions"),  # python, torch, transformers, peft: one column, so the table fits the page
     ("device", "device"),
     ("git_revision", "git"),
     ("timestamp", "timestamp (UTC)"),
 )
+
+#: Row keys shown together in the "versions" column.
+VERSION_KEYS = ("python", "torch", "transformers", "peft")
 
 
 def read_index(out_dir: str | Path) -> list[dict[str, Any]]:
@@ -72,6 +72,11 @@ def _cell(key: str, row: dict[str, Any]) -> str:
     if key == "overrides":
         pairs = (f"<code>{html.escape(f'{k}={json.dumps(v, default=str)}')}</code>" for k, v in (value or {}).items())
         return "<br>".join(pairs) or "<i>defaults</i>"
+    if key == "versions":
+        return "<br>".join(f'<span class="v">{k} {html.escape(str(row[k]))}</span>' for k in VERSION_KEYS
+                           if row.get(k) is not None)
+    if key == "timestamp" and value:
+        return html.escape(str(value).replace("T", " ").replace("+00:00", ""))
     if key == "git_revision" and value and row.get("git_dirty"):
         return f"{html.escape(str(value))}<span class='note'>+dirty</span>"
     return "" if value is None else html.escape(str(value))
@@ -93,7 +98,9 @@ def render_index_html(rows: list[dict[str, Any]]) -> str:
 <title>NLHF Workbench reports</title>
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
-table {{ border-collapse: collapse; font-size: 0.9em; }}
+table {{ border-collapse: collapse; font-size: 0.9em; max-width: 100%; }}
+td:nth-child(2) {{ min-width: 16em; }}
+.v {{ white-space: nowrap; }}
 th, td {{ border: 1px solid #ccc; padding: 0.3em 0.6em; vertical-align: top; text-align: left; }}
 th {{ background: #f3f3f3; }}
 .ok {{ color: #1a7f37; font-weight: 600; }}
