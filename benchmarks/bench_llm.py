@@ -25,6 +25,11 @@ not start with one (the tiny model's prompts: one token longer on TRL's side); T
 its reward model directly while ours decodes to text and re-tokenizes (our cost); TRL's mixture in LoRA mode
 mixes the policy with ``get_base_model()``, which still has the adapters on (a TRL bug: no extra cost).
 
+Peak memory is an RSS high-water mark, so the allocator counts: with glibc's default *dynamic* mmap threshold,
+freed activation buffers stay in the heap and fragment it step after step (our SmolLM2 LoRA step: 2.15 GB at
+step 1, 2.29 GB at step 2); every worker (both sides) therefore runs with ``MALLOC_MMAP_THRESHOLD_=131072``
+(``--mmap-threshold``; 0 restores glibc's default), which returns freed blocks of 128 KiB and more to the OS.
+
 Run ``.venv/bin/pip install -r benchmarks/requirements-trl.txt`` first (TRL is a benchmark-only dependency).
 ``--levers`` measures each of our speed levers on its own (the step before the changes, then cumulatively).
 """
@@ -325,10 +330,12 @@ def worker(a) -> None:
 def launch(a, **over) -> dict:
     argv = [sys.executable, __file__, "--worker"]
     for k, v in {**vars(a), **over}.items():
-        if k in ("worker", "levers", "models", "modes", "sides", "attn"):
+        if k in ("worker", "levers", "models", "modes", "sides", "attn", "mmap_threshold"):
             continue
         argv += [f"--{k.replace('_', '-')}", str(v)]
     env = {**os.environ, "OMP_NUM_THREADS": str(over.get("threads", a.threads)), "TOKENIZERS_PARALLELISM": "false"}
+    if a.mmap_threshold > 0:  # both sides: glibc returns freed blocks >= this size to the OS (no dynamic threshold)
+        env["MALLOC_MMAP_THRESHOLD_"] = str(a.mmap_threshold)
     if over.get("attn"):
         env["BENCH_ATTN"] = over["attn"]
     p = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=Path(__file__).resolve().parents[1])
@@ -368,6 +375,9 @@ def main() -> None:
     ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"], help="weights' precision")
     ap.add_argument("--device", default="cpu", help="cpu, cuda, auto")
     ap.add_argument("--seed", type=int, default=0, help="sampling and reward-head seed")
+    ap.add_argument("--mmap-threshold", type=int, default=131072,
+                    help="MALLOC_MMAP_THRESHOLD_ for every worker, both sides (glibc's fixed mmap threshold: freed "
+                         "activations go back to the OS instead of fragmenting the heap); 0 = glibc's dynamic default")
     ap.add_argument("--levers", action="store_true", help="ours only: each speed lever measured on its own")
     ap.add_argument("--attn", default="", help="with --levers: also time this attention implementation (eager)")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -384,7 +394,8 @@ def main() -> None:
     load = os.getloadavg()
     print(f"# {date.today()}  {machine()}\n# threads={a.threads}  load average at start {load[0]:.2f} {load[1]:.2f} "
           f"{load[2]:.2f}  B={a.batch} new_tokens={a.new_tokens} T={a.temperature} m={a.mixture} {a.dtype} "
-          f"device={a.device}  steps={a.steps} (+{a.warmup} warm-up)")
+          f"device={a.device}  steps={a.steps} (+{a.warmup} warm-up)  MALLOC_MMAP_THRESHOLD_="
+          f"{a.mmap_threshold or 'glibc default'}")
     rows, profiles = [], {}
     for model in a.models.split(","):
         for mode in a.modes.split(","):
