@@ -34,7 +34,8 @@ except ImportError:  # pragma: no cover
     CACHE_ARG = "past_key_values"
 
 
-FUSE_MIN_PARAMS = 20_000_000  # sample_pair's default: a mixed-adapter batch from this model size up
+FUSE_MIN_PARAMS = 20_000_000  # sample_pair's default with peft's own mixed batch (tuner layers that
+# Policy.adapter_rows cannot scale per row): a mixed-adapter batch from this model size up
 
 
 @dataclass
@@ -205,11 +206,12 @@ def sample_pair(
     rows of ``y'`` share each model's forward (``2B`` rows, one KV cache per model), and the reference,
     which the mixture needs anyway, also reads the ``y`` rows, so the reference's per-token log-probabilities
     of ``y`` (what ``policy.response_logprobs(..., reference=True)`` computes with a second forward over
-    prompt and response) come out of the sampling loop for free. With LoRA and ``fuse`` (by default from
-    ``FUSE_MIN_PARAMS`` parameters up) the policy rows and the reference rows run as one peft mixed-adapter
-    batch (``"__base__"`` rows have the adapters off): one forward of ``4B`` rows per token instead of three
-    of ``B`` rows. The prompts are encoded once per model (``B`` rows; their KV cache is then gathered to
-    the rows that continue them), not once per row.
+    prompt and response) come out of the sampling loop for free. With LoRA and ``fuse`` (by default on for
+    plain LoRA layers; with other tuner layers from ``FUSE_MIN_PARAMS`` parameters up) the policy rows and the
+    reference rows run as one mixed-adapter batch (reference rows with the adapters off, via a per-row LoRA
+    scaling, :meth:`Policy.adapter_rows`): one forward of ``4B`` rows per token instead of two of ``2B``.
+    The prompts are encoded once per model (``B`` rows; their KV cache is then gathered to the rows that
+    continue them), not once per row.
 
     Returns:
         ``(ys, opp, ref_logp)``: the two rollouts (each trimmed to its longest response) and
@@ -220,9 +222,11 @@ def sample_pair(
     if not temperature > 0:
         raise ValueError(f"sample_pair: temperature must be > 0; got {temperature}")
     lora = policy.finetune == "lora"
-    if fuse is None:  # measured (benchmarks/bench_llm.py): peft's per-call mixed-batch set-up outweighs the
-        # saved weight reads on a tiny model (2-layer: 25 % slower) and wins on SmolLM2-135M (25 % faster)
-        fuse = lora and sum(p.numel() for p in policy.model.parameters()) >= FUSE_MIN_PARAMS
+    if fuse is None:  # measured (benchmarks/bench_llm.py --levers): the per-row scaling wins on the tiny model
+        # (0.59 -> 0.37 CPU s per step) and on SmolLM2; peft's own mixed batch (the fallback) costs more than it
+        # saves on a tiny model (25 % slower) and wins on SmolLM2-135M (25 % faster)
+        fuse = lora and (policy._row_scalable() is not None
+                         or sum(p.numel() for p in policy.model.parameters()) >= FUSE_MIN_PARAMS)
     fuse = bool(fuse)
     if fuse and not lora:
         raise ValueError("sample_pair: fuse=True needs a LoRA policy (mixed-adapter batches); this one is full fine-tuning")
