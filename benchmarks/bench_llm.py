@@ -232,6 +232,7 @@ def run_ours(a, device, dtype, timers: Timers) -> dict:
         with timers("clip + AdamW step"):
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
+            opt.zero_grad(set_to_none=True)  # as the loop (and HF's Trainer) do: no gradients held during the forward
         if device.type == "cuda":
             torch.cuda.synchronize()
         if timers.on:

@@ -258,6 +258,7 @@ def train(
         if config.grad_clip > 0:
             acc.clip_grad_norm_(params, config.grad_clip)
         opt.step()
+        opt.zero_grad(set_to_none=True)  # free the gradients now, not after the next step's forward (peak memory)
         state = trainer.after_step(policy, state)
         q, t, loss, stats = reduce_step(acc, policy.device, out.queries, out.tokens, float(out.loss.detach()),
                                         out.stats)
