@@ -330,18 +330,25 @@ def test_page_checks_name_what_is_wrong(browser, tmp_path):
 
 
 @pytest.fixture(scope="session")
-def real_reports(browser, tmp_path_factory):
-    """All notebooks of notebooks/ on the quick profile, built once per session: (folder, name -> Result)."""
-    out = tmp_path_factory.mktemp("real-reports")
-    results = run_reports(NOTEBOOKS, out, profile="quick", log=lambda m: print(m, flush=True))
-    return out, {r.name: r for r in results}
+def real_reports(browser, real_reports_build):
+    """All notebooks of notebooks/ on the quick profile: (folder, name -> result).
+
+    Built once per session by a background process that tests/conftest.py starts when collection ends (on
+    a copy of notebooks/ with its own checkpoints and model cache), so the build overlaps the unit tests.
+    """
+    out, results, log_tail = real_reports_build
+    print(log_tail)
+    return out, results
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", [p.stem for p in list_notebooks(NOTEBOOKS)])
 def test_real_report_reads_offline(real_reports, browser, name, tmp_path):
     out, results = real_reports
-    assert results[name].ok, f"{name}: the report did not build: {results[name].message()}"
+    assert name in results, f"{name}: not built (the build ran {sorted(results)})"
+    r = results[name]
+    where = "" if r["cell_index"] is None else f" in cell {r['cell_index']} `{r['cell_source']}`"
+    assert r["ok"], f"{name}: the report did not build{where}: {r['error']}"
     page, blocked, errors = _offline_page(browser)
     problems = _open(page, out / f"{name}.html")
     info = page.evaluate(INSPECT)
