@@ -373,11 +373,12 @@ def test_strip_widgets_drops_boxes_and_their_frozen_text():
         nbformat.v4.new_output("execute_result", {**widget, "text/plain": "IntSlider(value=3)"}, execution_count=1),
         nbformat.v4.new_output("display_data", {**widget, "text/html": "<b>kept</b>", "text/plain": "HBox()"}),
         nbformat.v4.new_output("stream", name="stdout", text="TOTAL 10\n"),
+        nbformat.v4.new_output("stream", name="stdout", text="\n\n\n"),  # blank lines around a bar: an empty box
         nbformat.v4.new_output("display_data", {"text/plain": "IntSlider-like text that is no widget"}),
     ]
     nb = _notebook(nbformat.v4.new_markdown_cell("# t"), cell)
     nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
-    assert strip_widgets(nb) == 2
+    assert strip_widgets(nb) == 3
     assert "widgets" not in nb.metadata  # else the template loads the widget manager from a CDN
     assert [o.get("data", o.get("text")) for o in nb.cells[1].outputs] == [
         {"text/html": "<b>kept</b>"}, "TOTAL 10\n", {"text/plain": "IntSlider-like text that is no widget"},

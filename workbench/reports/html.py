@@ -126,7 +126,9 @@ def strip_widgets(nb) -> int:
 
     An output that holds a widget view loses it and its ``text/plain`` fallback: that text is captured when the
     widget is displayed, before it changes (a slider's repr, a tqdm bar frozen at "0%"), so it never tells the
-    widget's final state. Any other representation stays; an output with nothing left is removed.
+    widget's final state. Any other representation stays; an output with nothing left is removed, and so is a
+    stream output of blank lines only (the newlines printed around a progress bar): it would render as an
+    empty box once the bar is gone.
     """
     nb.metadata.pop("widgets", None)
     removed = 0
@@ -136,6 +138,9 @@ def strip_widgets(nb) -> int:
         kept = []
         for out in cell.get("outputs", []):
             data = out.get("data", {})
+            if out.get("output_type") == "stream" and not str(out.get("text", "")).strip():
+                removed += 1
+                continue
             if WIDGET_VIEW in data:
                 data.pop(WIDGET_VIEW)
                 data.pop("text/plain", None)
