@@ -44,6 +44,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from contextlib import contextmanager
 from datetime import date
@@ -101,31 +102,39 @@ def banned_ids(tok) -> list[int]:
     return sorted({i for i in (tok.eos_token_id, tok.pad_token_id) if i is not None})
 
 
+SIDE = "  reference forwards on the side thread (overlap the above; CPU s = that thread's)"
 LOGP = "log-prob forwards (log pi(y) with grad; 'before': also log mu(y))"
 PROFILE_ORDER = [
     "loss: sampling + judge + log-probs",
     "sampling: y, y' (mixture) and log mu(y)", "sampling: y, y' (mixture)",
     "sampling: y (generate), y' (mixture, no KV cache)",
-    "  of which model forwards (KV cache)", "  of which decode to text",
+    "  of which model forwards (KV cache)", SIDE, "  of which decode to text",
     "judge (reward model)", LOGP, "log pi(y) (grad) + log mu(y) forwards", "backward", "clip + AdamW step",
 ]
 
 
 class Timers:
-    """Wall-clock and process CPU seconds per label, accumulated over the timed steps (not over the warm-up)."""
+    """Wall-clock and process CPU seconds per label, accumulated over the timed steps (not over the warm-up).
+    Work timed on another thread than the main one (``sample_pair``'s side-by-side reference forwards) goes to
+    the ``SIDE`` label with that thread's CPU seconds: it overlaps the main thread's timings."""
 
     def __init__(self):
         self.on, self.total, self.cpu = False, {}, {}
+        self.lock = threading.Lock()
 
     @contextmanager
     def __call__(self, label):
-        t, c = time.perf_counter(), time.process_time()
+        main = threading.current_thread() is threading.main_thread()
+        clock = time.process_time if main else time.thread_time
+        label = label if main else SIDE
+        t, c = time.perf_counter(), clock()
         try:
             yield
         finally:
             if self.on:
-                self.total[label] = self.total.get(label, 0.0) + time.perf_counter() - t
-                self.cpu[label] = self.cpu.get(label, 0.0) + time.process_time() - c
+                with self.lock:
+                    self.total[label] = self.total.get(label, 0.0) + time.perf_counter() - t
+                    self.cpu[label] = self.cpu.get(label, 0.0) + clock() - c
 
     def wrap(self, owner, attr, label):
         fn = getattr(owner, attr)
@@ -202,7 +211,10 @@ def run_ours(a, device, dtype, timers: Timers) -> dict:
         NashMDPG.loss = before_loss
     elif a.variant in ("pair", "fused"):  # one loop, log mu(y) harvested; with or without the mixed-adapter batch
         orig, fuse = sampling.sample_pair, a.variant == "fused"
-        nmd.sample_pair = lambda *x, **k: orig(*x, **{**k, "fuse": fuse})
+        nmd.sample_pair = lambda *x, **k: orig(*x, **{**k, "fuse": fuse, "concurrent": False})
+    elif a.variant == "serial":  # every lever but the side-by-side forwards (full fine-tuning)
+        orig = sampling.sample_pair
+        nmd.sample_pair = lambda *x, **k: orig(*x, **{**k, "concurrent": False})
     timers.wrap(nmd, "sample_pair", "sampling: y, y' (mixture) and log mu(y)")
     timers.wrap(nmd, "sequence_logprobs", LOGP)
     if a.variant == "before":
@@ -405,7 +417,11 @@ def main() -> None:
                 runs = [("before", {"variant": "before"}), ("+ one loop, log mu(y) harvested", {"variant": "pair"})]
                 if mode == "lora":
                     runs.append(("+ mixed-adapter batch", {"variant": "fused"}))
-                runs.append(("+ judge batched (default path)", {"variant": "all"}))
+                if mode == "full":
+                    runs.append(("+ judge batched", {"variant": "serial"}))
+                    runs.append(("+ forwards side by side (default path)", {"variant": "all"}))
+                else:
+                    runs.append(("+ judge batched (default path)", {"variant": "all"}))
                 if a.attn:
                     runs.append((f"all levers, attn={a.attn}", {"variant": "all", "attn": a.attn}))
             else:

@@ -50,11 +50,12 @@ def test_both_halves_follow_their_exact_laws(task, finetune, fuse, m):
         assert float(0.5 * (pi - pim).abs().sum()) > 2 * bound
 
 
-@pytest.mark.parametrize("finetune, fuse", [("lora", False), ("lora", True), ("full", None)])
-def test_harvested_reference_logprobs_equal_a_reference_forward(task, finetune, fuse):
+@pytest.mark.parametrize("finetune, fuse, concurrent", [("lora", False, None), ("lora", True, None),
+                                                        ("full", None, None), ("full", None, True)])
+def test_harvested_reference_logprobs_equal_a_reference_forward(task, finetune, fuse, concurrent):
     policy = perturbed(task, finetune, scale=0.3)
     ys, _, ref = sample_pair(policy, task.prompts * 3, task.length, mixture=0.25, generator=make_generator(4),
-                             fuse=fuse)
+                             fuse=fuse, concurrent=concurrent)
     full = policy.response_logprobs(ys.prompt_ids, ys.prompt_mask, ys.response_ids, ys.response_mask, reference=True)
     assert ref.shape == full.shape == (12, task.length)
     assert torch.allclose(ref, full, atol=1e-5), (ref - full).abs().max()
@@ -86,6 +87,30 @@ def test_mixed_adapter_batch_draws_what_two_streams_draw(task):
     b = sample_pair(policy, task.prompts * 8, task.length, mixture=0.5, generator=make_generator(5), fuse=False)
     same = sum(u == v for u, v in zip(a[0].responses + a[1].responses, b[0].responses + b[1].responses))
     assert same >= 0.95 * 64  # same generator, same logits up to rounding: the same draws
+    assert torch.allclose(a[2], b[2], atol=1e-5)
+
+
+def test_side_by_side_forwards_draw_what_serial_forwards_draw(task):
+    """Full fine-tuning, ``concurrent=True``: the reference's forwards run on a second thread (seen by a hook),
+    the draws and ``log mu(y)`` are those of the serial loop, and the caller's thread count is restored."""
+    import threading
+
+    policy = perturbed(task, "full", scale=0.3)
+    seen = []
+    hook = policy.ref_model.register_forward_hook(lambda *_: seen.append(threading.current_thread().name))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        a = sample_pair(policy, task.prompts * 8, task.length, mixture=0.5, generator=make_generator(5), concurrent=True)
+        assert seen and all(n.startswith("workbench-side-forward") for n in seen), set(seen)
+        assert torch.get_num_threads() == 2  # the caller's count, restored
+        seen.clear()
+        b = sample_pair(policy, task.prompts * 8, task.length, mixture=0.5, generator=make_generator(5), concurrent=False)
+        assert seen and set(seen) == {threading.current_thread().name}
+    finally:
+        hook.remove()
+        torch.set_num_threads(threads)
+    assert a[0].responses == b[0].responses and a[1].responses == b[1].responses
     assert torch.allclose(a[2], b[2], atol=1e-5)
 
 
@@ -124,3 +149,5 @@ def test_sample_pair_errors_name_the_argument(task):
         sample_pair(lora, task.prompts, 3, mixture=0.5, temperature=0.0)
     with pytest.raises(ValueError, match="fuse=True needs a LoRA policy"):
         sample_pair(full, task.prompts, 3, mixture=0.5, fuse=True)
+    with pytest.raises(ValueError, match="concurrent=True needs full fine-tuning"):
+        sample_pair(lora, task.prompts, 3, mixture=0.5, concurrent=True)

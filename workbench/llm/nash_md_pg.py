@@ -17,7 +17,8 @@ the score-function estimator of the KL's own gradient, not a per-token penalty w
 ``tests/test_llm_gradients.py`` checks this against the exact gradient on the enumerable task.
 
 **Cost per step** (:func:`workbench.llm.sampling.sample_pair`): ``y`` and ``y'`` are decoded in one loop
-(``2B`` rows per model forward; with LoRA one mixed-adapter forward of ``4B`` rows per token), the
+(``2B`` rows per model forward; with LoRA one mixed-adapter forward of ``4B`` rows per token; with full
+fine-tuning on a multi-threaded CPU the policy's and the frozen reference's forwards side by side), the
 reference's log-probabilities of ``y`` are read off the reference forward the mixture needs anyway, and
 the policy's ``log pi_theta(y|x)`` takes the step's single forward with grad. ``benchmarks/bench_llm.py``
 measures this against TRL's ``NashMDTrainer``.

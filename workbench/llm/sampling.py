@@ -19,7 +19,8 @@ feeds one token per step, and stops when every row has produced EOS (free text) 
 
 from __future__ import annotations
 
-from contextlib import nullcontext
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -36,6 +37,9 @@ except ImportError:  # pragma: no cover
 
 FUSE_MIN_PARAMS = 20_000_000  # sample_pair's default with peft's own mixed batch (tuner layers that
 # Policy.adapter_rows cannot scale per row): a mixed-adapter batch from this model size up
+CONCURRENT_MIN_PARAMS = 20_000_000  # sample_pair's default for full fine-tuning on a CPU with >= 2 threads: the
+# policy's and the reference's forwards run side by side on two threads from this model size up (below it a
+# forward is Python overhead, which the GIL serializes)
 
 
 @dataclass
@@ -109,6 +113,43 @@ class _Stream:
                 return self(ids[rows], mask[rows], pos[rows])
             select(rows)
         return logp[rows]  # (R, V)
+
+
+@contextmanager
+def _side_by_side(enabled: bool):
+    """Yield ``run(f, g) -> (f(), g())``. With ``enabled``, ``g`` runs on a second thread while ``f`` runs on
+    this one, each with one intra-op thread; the caller's thread count is restored on exit.
+
+    Why (measured, ``benchmarks/bench_llm.py``): a decoding forward at a few rows is small-matrix GEMM, and
+    MKL's second intra-op thread speeds it up only ~1.3x on the 2-core CPU we measure on; two independent
+    forwards (policy and frozen reference, full fine-tuning) on one thread each use both cores fully: one
+    token of both SmolLM2-135M forwards at 8 rows took 350-410 ms in sequence at 2 threads and 225-245 ms
+    side by side. ``g`` runs under ``no_grad`` (grad mode is per thread; sampling never needs gradients)."""
+    if not enabled:
+        yield lambda f, g: (f(), g())
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # this thread, and the default of threads started from now on (the side thread)
+
+    def side(g):
+        with torch.no_grad():
+            return g()
+
+    pool = ThreadPoolExecutor(1, thread_name_prefix="workbench-side-forward")
+
+    def run(f, g):
+        fut = pool.submit(side, g)
+        try:
+            a = f()
+        finally:
+            b = fut.result()
+        return a, b
+
+    try:
+        yield run
+    finally:
+        pool.shutdown(wait=True)
+        torch.set_num_threads(threads)
 
 
 @torch.no_grad()
@@ -198,6 +239,7 @@ def sample_pair(
     generator: torch.Generator | None = None,
     stop_at_eos: bool = True,
     fuse: bool | None = None,
+    concurrent: bool | None = None,
 ) -> tuple[Rollout, Rollout, torch.Tensor]:
     """Nash-MD's two samples per prompt in one decoding loop: ``y ~ pi``, ``y' ~ pi^m``, and ``log mu(y)``.
 
@@ -211,7 +253,10 @@ def sample_pair(
     reference rows run as one mixed-adapter batch (reference rows with the adapters off, via a per-row LoRA
     scaling, :meth:`Policy.adapter_rows`): one forward of ``4B`` rows per token instead of two of ``2B``.
     The prompts are encoded once per model (``B`` rows; their KV cache is then gathered to the rows that
-    continue them), not once per row.
+    continue them), not once per row. With full fine-tuning and ``concurrent`` (by default on a CPU with
+    at least two intra-op threads, from ``CONCURRENT_MIN_PARAMS`` parameters up) the policy's and the
+    reference's forwards of each token run side by side on two threads of one intra-op thread each
+    (:func:`_side_by_side`); the numbers are the same up to float round-off, the draws the same.
 
     Returns:
         ``(ys, opp, ref_logp)``: the two rollouts (each trimmed to its longest response) and
@@ -230,6 +275,13 @@ def sample_pair(
     fuse = bool(fuse)
     if fuse and not lora:
         raise ValueError("sample_pair: fuse=True needs a LoRA policy (mixed-adapter batches); this one is full fine-tuning")
+    if concurrent is None:
+        concurrent = (not lora and policy.device.type == "cpu" and torch.get_num_threads() >= 2
+                      and sum(p.numel() for p in policy.model.parameters()) >= CONCURRENT_MIN_PARAMS)
+    concurrent = bool(concurrent)
+    if concurrent and lora:
+        raise ValueError("sample_pair: concurrent=True needs full fine-tuning (two models); with LoRA the policy "
+                         "and the reference are one model with the adapters switched on and off")
     was_training = policy.model.training
     policy.model.eval()  # peft refuses mixed-adapter batches in training mode
     prompt_ids, prompt_mask = policy.encode_prompts(prompts)  # (B, Tp)
@@ -258,41 +310,42 @@ def sample_pair(
         pi_stream, mu_stream = _Stream(policy, False), _Stream(policy, True)
 
         def prefill():
-            return (pi_stream.prefill(prompt_ids, prompt_mask, pos0, pi_rows % B),  # (n_pi, V)
-                    mu_stream.prefill(prompt_ids, prompt_mask, pos0, mu_rows % B))  # (n_mu, V)
+            return pair(lambda: pi_stream.prefill(prompt_ids, prompt_mask, pos0, pi_rows % B),  # (n_pi, V)
+                        lambda: mu_stream.prefill(prompt_ids, prompt_mask, pos0, mu_rows % B))  # (n_mu, V)
 
         def forward(ids, mask, pos):
-            return (pi_stream(ids[pi_rows], mask[pi_rows], pos[pi_rows]),  # (n_pi, V)
-                    mu_stream(ids[mu_rows], mask[mu_rows], pos[mu_rows]))  # (n_mu, V)
+            return pair(lambda: pi_stream(ids[pi_rows], mask[pi_rows], pos[pi_rows]),  # (n_pi, V)
+                        lambda: mu_stream(ids[mu_rows], mask[mu_rows], pos[mu_rows]))  # (n_mu, V)
 
     eos = policy.tokenizer.eos_token_id
     pad = policy.tokenizer.pad_token_id
     mask, pos = prompt_mask.repeat(2, 1), pos0.repeat(2, 1)  # (2B, Tp)
     out_ids, out_mask, ref_tok = [], [], []
     done = torch.zeros(2 * B, dtype=torch.bool, device=prompt_ids.device)
-    for k in range(max_new_tokens):
-        lp_pi, lp_mu = prefill() if k == 0 else forward(ids, mask, pos)  # (n_pi, V), (n_mu, V)
-        if mixture == 0.0:
-            lp_opp = lp_pi[B:]
-        elif mixture == 1.0:
-            lp_opp = lp_mu[B:]
-        else:
-            lp_opp = mixture_logprobs(lp_pi[B:], lp_mu[B:], mixture)  # (B, V)
-        logp = torch.cat([lp_pi[:B], lp_opp])  # (2B, V)
-        probs = torch.softmax(logp / temperature, dim=-1)  # (2B, V)
-        nxt = draw(probs, generator)  # (2B,)
-        nxt = torch.where(done, torch.full_like(nxt, pad), nxt)
-        tok = torch.gather(lp_mu[:B], -1, nxt[:B, None]).squeeze(-1)  # (B,) log mu(y_k | x, y_<k)
-        ref_tok.append(torch.where(done[:B], torch.zeros_like(tok), tok))
-        out_ids.append(nxt)
-        out_mask.append((~done).long())
-        if stop_at_eos and eos is not None:
-            done = done | (nxt == eos)
-        mask = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)  # (2B, Tp + k + 1)
-        pos = pos[:, -1:] + 1  # (2B, 1)
-        ids = nxt[:, None]
-        if bool(done.all()):
-            break
+    with _side_by_side(concurrent) as pair:  # the full-FT prefill / forward call pair(policy part, reference part)
+        for k in range(max_new_tokens):
+            lp_pi, lp_mu = prefill() if k == 0 else forward(ids, mask, pos)  # (n_pi, V), (n_mu, V)
+            if mixture == 0.0:
+                lp_opp = lp_pi[B:]
+            elif mixture == 1.0:
+                lp_opp = lp_mu[B:]
+            else:
+                lp_opp = mixture_logprobs(lp_pi[B:], lp_mu[B:], mixture)  # (B, V)
+            logp = torch.cat([lp_pi[:B], lp_opp])  # (2B, V)
+            probs = torch.softmax(logp / temperature, dim=-1)  # (2B, V)
+            nxt = draw(probs, generator)  # (2B,)
+            nxt = torch.where(done, torch.full_like(nxt, pad), nxt)
+            tok = torch.gather(lp_mu[:B], -1, nxt[:B, None]).squeeze(-1)  # (B,) log mu(y_k | x, y_<k)
+            ref_tok.append(torch.where(done[:B], torch.zeros_like(tok), tok))
+            out_ids.append(nxt)
+            out_mask.append((~done).long())
+            if stop_at_eos and eos is not None:
+                done = done | (nxt == eos)
+            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)  # (2B, Tp + k + 1)
+            pos = pos[:, -1:] + 1  # (2B, 1)
+            ids = nxt[:, None]
+            if bool(done.all()):
+                break
     policy.model.train(was_training)
     response_ids = torch.stack(out_ids, 1)  # (2B, Tr)
     response_mask = torch.stack(out_mask, 1)  # (2B, Tr)
