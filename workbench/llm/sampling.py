@@ -313,9 +313,11 @@ def sample_pair(
             return pair(lambda: pi_stream.prefill(prompt_ids, prompt_mask, pos0, pi_rows % B),  # (n_pi, V)
                         lambda: mu_stream.prefill(prompt_ids, prompt_mask, pos0, mu_rows % B))  # (n_mu, V)
 
-        def forward(ids, mask, pos):
-            return pair(lambda: pi_stream(ids[pi_rows], mask[pi_rows], pos[pi_rows]),  # (n_pi, V)
-                        lambda: mu_stream(ids[mu_rows], mask[mu_rows], pos[mu_rows]))  # (n_mu, V)
+        n_mu = len(mu_rows)
+
+        def forward(ids, mask, pos):  # both row sets are prefixes of the 2B rows: slices, not gathers
+            return pair(lambda: pi_stream(ids[:n_pi], mask[:n_pi], pos[:n_pi]),  # (n_pi, V)
+                        lambda: mu_stream(ids[:n_mu], mask[:n_mu], pos[:n_mu]))  # (n_mu, V)
 
     eos = policy.tokenizer.eos_token_id
     pad = policy.tokenizer.pad_token_id
