@@ -91,24 +91,32 @@ def test_mixed_adapter_batch_draws_what_two_streams_draw(task):
 
 
 def test_side_by_side_forwards_draw_what_serial_forwards_draw(task):
-    """Full fine-tuning, ``concurrent=True``: the reference's forwards run on a second thread (seen by a hook),
-    the draws and ``log mu(y)`` are those of the serial loop, and the caller's thread count is restored."""
+    """Full fine-tuning, ``concurrent=True``: the reference's forwards run on a second thread (seen by hooks),
+    the caller's intra-op threads are split between the two (5 -> 2 here, 3 there), the draws and ``log mu(y)``
+    are those of the serial loop, and the caller's thread count is restored."""
     import threading
 
     policy = perturbed(task, "full", scale=0.3)
-    seen = []
-    hook = policy.ref_model.register_forward_hook(lambda *_: seen.append(threading.current_thread().name))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)
+    seen = {"policy": set(), "reference": set()}
+
+    def spy(key):
+        return lambda *_: seen[key].add((threading.current_thread().name, torch.get_num_threads()))
+
+    hooks = [policy.model.register_forward_hook(spy("policy")), policy.ref_model.register_forward_hook(spy("reference"))]
+    threads, me = torch.get_num_threads(), threading.current_thread().name
+    torch.set_num_threads(5)
     try:
         a = sample_pair(policy, task.prompts * 8, task.length, mixture=0.5, generator=make_generator(5), concurrent=True)
-        assert seen and all(n.startswith("workbench-side-forward") for n in seen), set(seen)
-        assert torch.get_num_threads() == 2  # the caller's count, restored
-        seen.clear()
+        assert seen["policy"] == {(me, 2)}, seen
+        (name, n), = seen["reference"]
+        assert name.startswith("workbench-side-forward") and n == 3, seen
+        assert torch.get_num_threads() == 5  # the caller's count, restored
+        seen = {"policy": set(), "reference": set()}
         b = sample_pair(policy, task.prompts * 8, task.length, mixture=0.5, generator=make_generator(5), concurrent=False)
-        assert seen and set(seen) == {threading.current_thread().name}
+        assert seen["policy"] == seen["reference"] == {(me, 5)}, seen
     finally:
-        hook.remove()
+        for h in hooks:
+            h.remove()
         torch.set_num_threads(threads)
     assert a[0].responses == b[0].responses and a[1].responses == b[1].responses
     assert torch.allclose(a[2], b[2], atol=1e-5)

@@ -118,24 +118,27 @@ class _Stream:
 @contextmanager
 def _side_by_side(enabled: bool):
     """Yield ``run(f, g) -> (f(), g())``. With ``enabled``, ``g`` runs on a second thread while ``f`` runs on
-    this one, each with one intra-op thread; the caller's thread count is restored on exit.
+    this one, the caller's ``n`` intra-op threads split between them (``n // 2`` here, ``n - n // 2`` there:
+    one each on two cores); the caller's thread count is restored on exit.
 
     Why (measured, ``benchmarks/bench_llm.py``): a decoding forward at a few rows is small-matrix GEMM, and
     MKL's second intra-op thread speeds it up only ~1.3x on the 2-core CPU we measure on; two independent
     forwards (policy and frozen reference, full fine-tuning) on one thread each use both cores fully: one
     token of both SmolLM2-135M forwards at 8 rows took 350-410 ms in sequence at 2 threads and 225-245 ms
-    side by side. ``g`` runs under ``no_grad`` (grad mode is per thread; sampling never needs gradients)."""
+    side by side. ``g`` runs under ``no_grad`` (grad mode is per thread; sampling never needs gradients).
+    The intra-op thread count is per OS thread for OpenMP and MKL, so the two settings do not interfere."""
     if not enabled:
         yield lambda f, g: (f(), g())
         return
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # this thread, and the default of threads started from now on (the side thread)
+    torch.set_num_threads(max(1, threads // 2))  # this thread's share
 
     def side(g):
         with torch.no_grad():
             return g()
 
-    pool = ThreadPoolExecutor(1, thread_name_prefix="workbench-side-forward")
+    pool = ThreadPoolExecutor(1, thread_name_prefix="workbench-side-forward",
+                              initializer=torch.set_num_threads, initargs=(max(1, threads - threads // 2),))
 
     def run(f, g):
         fut = pool.submit(side, g)
@@ -255,8 +258,8 @@ def sample_pair(
     The prompts are encoded once per model (``B`` rows; their KV cache is then gathered to the rows that
     continue them), not once per row. With full fine-tuning and ``concurrent`` (by default on a CPU with
     at least two intra-op threads, from ``CONCURRENT_MIN_PARAMS`` parameters up) the policy's and the
-    reference's forwards of each token run side by side on two threads of one intra-op thread each
-    (:func:`_side_by_side`); the numbers are the same up to float round-off, the draws the same.
+    reference's forwards of each token run side by side on two threads, the intra-op threads split between
+    them (:func:`_side_by_side`); the numbers are the same up to float round-off, the draws the same.
 
     Returns:
         ``(ys, opp, ref_logp)``: the two rollouts (each trimmed to its longest response) and
