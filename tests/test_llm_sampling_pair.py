@@ -122,6 +122,23 @@ def test_side_by_side_forwards_draw_what_serial_forwards_draw(task):
     assert torch.allclose(a[2], b[2], atol=1e-5)
 
 
+def test_side_by_side_is_the_default_for_full_fine_tuning_of_real_sized_models_on_a_multithreaded_cpu(monkeypatch):
+    import workbench.llm.sampling as sampling
+
+    full, lora = load_policy("tiny", device="cpu", finetune="full"), load_policy("tiny", device="cpu")
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        assert not sampling.side_by_side_default(full)  # 83 k parameters: below CONCURRENT_MIN_PARAMS
+        monkeypatch.setattr(sampling, "CONCURRENT_MIN_PARAMS", 1)
+        assert sampling.side_by_side_default(full)
+        assert not sampling.side_by_side_default(lora)  # one model: adapters on and off
+        torch.set_num_threads(1)
+        assert not sampling.side_by_side_default(full)  # nothing to split
+    finally:
+        torch.set_num_threads(threads)
+
+
 def test_free_text_halves_stop_at_eos_and_are_trimmed(task):
     policy = load_policy("tiny", device="cpu")  # unconstrained: EOS can be drawn
     ys, opp, ref = sample_pair(policy, task.prompts * 4, 12, mixture=0.5, generator=make_generator(6))

@@ -115,6 +115,14 @@ class _Stream:
         return logp[rows]  # (R, V)
 
 
+def side_by_side_default(policy: Policy) -> bool:
+    """``sample_pair``'s default for ``concurrent``: full fine-tuning (two models) on a CPU with at least two
+    intra-op threads and at least ``CONCURRENT_MIN_PARAMS`` parameters (below that a forward is Python overhead,
+    which the GIL serializes; on CUDA the kernels are asynchronous already)."""
+    return (policy.finetune == "full" and policy.device.type == "cpu" and torch.get_num_threads() >= 2
+            and sum(p.numel() for p in policy.model.parameters()) >= CONCURRENT_MIN_PARAMS)
+
+
 @contextmanager
 def _side_by_side(enabled: bool):
     """Yield ``run(f, g) -> (f(), g())``. With ``enabled``, ``g`` runs on a second thread while ``f`` runs on
@@ -279,8 +287,7 @@ def sample_pair(
     if fuse and not lora:
         raise ValueError("sample_pair: fuse=True needs a LoRA policy (mixed-adapter batches); this one is full fine-tuning")
     if concurrent is None:
-        concurrent = (not lora and policy.device.type == "cpu" and torch.get_num_threads() >= 2
-                      and sum(p.numel() for p in policy.model.parameters()) >= CONCURRENT_MIN_PARAMS)
+        concurrent = side_by_side_default(policy)
     concurrent = bool(concurrent)
     if concurrent and lora:
         raise ValueError("sample_pair: concurrent=True needs full fine-tuning (two models); with LoRA the policy "
