@@ -24,6 +24,7 @@ The baseline of ``y_i`` uses the other samples only, so it leaves the expectatio
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
@@ -54,6 +55,7 @@ class RLOO:
     beta: float = 0.1  # KL-penalty strength
     k: int = 4  # samples per prompt (>= 2); B k reward queries per step
     name: str = "RLHF"
+    needs_reward: ClassVar[bool] = True  # the loop refuses a pairwise-only judge before training
 
     def __post_init__(self):
         if not (self.beta >= 0 and self.beta < float("inf")):

@@ -25,6 +25,7 @@ offline DPO on infinitely many labels, reached from better-placed pairs.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
@@ -135,6 +136,7 @@ class RSODPO:
     label: str = "hard"  # "hard" (higher reward wins), "soft" (sigmoid(r_a - r_b)) or "bernoulli" (a draw of it)
     r_max: float | None = None  # known reward bound (exact rejection sampling); None = the paper's Algorithm 1
     name: str = "RSO-DPO"
+    needs_reward: ClassVar[bool] = True  # the loop refuses a pairwise-only judge before training
 
     def __post_init__(self):
         if not (self.beta > 0 and self.beta < float("inf")):
