@@ -27,7 +27,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import ClassVar, Sequence
 
 import pandas as pd
 import torch
@@ -199,6 +199,7 @@ class OfflineDPO:
     beta: float = 0.1  # KL strength: the implicit reward is beta * log(pi / mu)
     batch_size: int | None = None  # records per step, global over processes (None: the loop's batch_size)
     name: str = "DPO"
+    needs_judge: ClassVar[bool] = False  # offline: its comparisons are given, the judge is never asked
 
     def __post_init__(self):
         if isinstance(self.data, Comparisons):
