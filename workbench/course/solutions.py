@@ -1,0 +1,127 @@
+"""Reference solutions of the graded exercises, one per exercise id (``REFERENCES``).
+
+The instructor's copy of each notebook holds the same code in its solution cells; these are what
+:func:`workbench.course.check` compares a student's answer with. Function answers work on plain tensors with
+leading batch dimensions (``P (*B, n, n)``, ``mu (*B, n)``, ``beta (*B,)``); number answers are functions of no
+arguments that compute the number (exactly, with the package's solvers) for the inputs the exercise states.
+"""
+
+from __future__ import annotations
+
+import torch
+
+# --------------------------------------------------------------------------------------------------------------
+# 01 · preference games
+
+
+def equilibrium_2x2(p: torch.Tensor, mu0: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+    """``pi*_beta(y0)`` of the 2x2 game ``P = [[1/2, p], [1-p, 1/2]]`` with ``mu = (mu0, 1-mu0)``, shape ``(*B,)``.
+
+    ``P(y0 ≻ pi) - P(y1 ≻ pi) = p - 1/2`` for every ``pi``, so the fixed point ``pi ∝ mu exp(P pi / beta)`` is
+    explicit: ``logit pi*(y0) = logit mu0 + (p - 1/2) / beta``.
+    """
+    return torch.sigmoid(torch.logit(mu0) + (p - 0.5) / beta)
+
+
+def regularized_exploitability(P: torch.Tensor, mu: torch.Tensor, beta: torch.Tensor, pi: torch.Tensor) -> torch.Tensor:
+    """``max_pi' P_beta(pi' ≻ pi) - 1/2 = beta log sum_y mu(y) exp(P(y ≻ pi)/beta) + beta KL(pi||mu) - 1/2``, ``(*B,)``."""
+    win = (P @ pi[..., None])[..., 0]  # (*B, n) P(y ≻ pi)
+    soft = beta * torch.logsumexp(torch.log(mu) + win / beta[..., None], -1)  # (*B,)
+    kl = (pi * (torch.log(pi) - torch.log(mu))).sum(-1)  # (*B,)
+    return soft + beta * kl - 0.5
+
+
+def rps_exploitability_at_beta_03() -> float:
+    """Exercise 01.3: unregularized exploitability of pi*_0.3 on RPS with mu = (0.6, 0.3, 0.1)."""
+    from workbench import games as G, metrics as M
+
+    rps = G.rock_paper_scissors(beta=0.3, mu=[0.6, 0.3, 0.1])
+    return M.exploitability(rps, G.solve(rps)).item()
+
+
+def beta_at_kl_01() -> float:
+    """Exercise 01.4: the beta with KL(pi*_beta || mu) = 0.1 on RPS with mu = (0.6, 0.3, 0.1) (bisection in log beta;
+    the KL decreases in beta)."""
+    from workbench import games as G, metrics as M
+
+    rps = G.rock_paper_scissors(beta=1.0, mu=[0.6, 0.3, 0.1])
+    lo, hi = -3.0, 2.0  # log10 beta
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        g = rps.with_beta(10**mid)
+        if M.kl_to_reference(g, G.solve(g)).item() > 0.1:
+            lo = mid
+        else:
+            hi = mid
+    return 10 ** ((lo + hi) / 2)
+
+
+def mu_weighted_bt_exploitability() -> float:
+    """Exercise 01.5: exploitability of the RLHF policy (beta = 0.1) of the BT fit with comparisons from mu ⊗ mu on
+    RPS with mu = (0.6, 0.3, 0.1)."""
+    from workbench import games as G, metrics as M
+
+    rps = G.rock_paper_scissors(beta=0.1, mu=[0.6, 0.3, 0.1])
+    fit = G.fit_bradley_terry(rps, weights="mu")
+    return M.exploitability(rps, G.gibbs(rps.mu, fit.rewards, rps.beta)).item()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# 02 · Nash-MD vs Nash-MP
+
+
+def nash_md_step(P: torch.Tensor, mu: torch.Tensor, beta: torch.Tensor, pi: torch.Tensor, eta: torch.Tensor) -> torch.Tensor:
+    """One exact Nash-MD step (``eta beta <= 1``): ``pi^mu ∝ pi^(1 - eta beta) mu^(eta beta)``, then
+    ``pi' ∝ pi^mu exp(eta P(. ≻ pi^mu))``; shape ``(*B, n)``."""
+    w = (eta * beta)[..., None]  # (*B, 1) weight of mu
+    pi_mix = torch.softmax((1 - w) * torch.log(pi) + w * torch.log(mu), -1)  # (*B, n)
+    win = (P @ pi_mix[..., None])[..., 0]  # (*B, n) P(y ≻ pi^mu)
+    return torch.softmax(torch.log(pi_mix) + eta[..., None] * win, -1)
+
+
+def nash_mp_step(P: torch.Tensor, mu: torch.Tensor, beta: torch.Tensor, pi: torch.Tensor, eta: torch.Tensor) -> torch.Tensor:
+    """One exact Nash-MP iteration: ``pi_half = prox(pi, pi)``, ``pi' = prox(pi, pi_half)`` with
+    ``prox(c, o) ∝ c^(1/(1+eta)) mu^(eta/(1+eta)) exp(eta P(. ≻ o) / (beta (1+eta)))``; shape ``(*B, n)``."""
+    e = eta[..., None]  # (*B, 1)
+    centre = (torch.log(pi) + e * torch.log(mu)) / (1 + e)  # (*B, n)
+    scale = e / (beta[..., None] * (1 + e))  # (*B, 1)
+
+    def prox(o):
+        return torch.softmax(centre + scale * (P @ o[..., None])[..., 0], -1)
+
+    return prox(prox(pi))
+
+
+def mwu_last_iterate_exploitability() -> float:
+    """Exercise 02.3: exploitability of MWU's *last* iterate (eta = 0.3, 1000 steps from mu = (0.5, 0.3, 0.2)) on RPS."""
+    from workbench import metrics as M
+    from workbench.games import rock_paper_scissors
+    from workbench.tabular import make_method
+
+    rps = rock_paper_scissors(beta=0.0, mu=[0.5, 0.3, 0.2])
+    m = make_method("MWU", eta=0.3)
+    state = m.init(rps)
+    for _ in range(1000):
+        state = m.step(rps, state)
+    return M.exploitability(rps, state.pi).item()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# 06 · LLM lab (the pieces of the trainers, on plain tensors)
+
+
+def mixture_logprobs(policy_logp: torch.Tensor, ref_logp: torch.Tensor, m: float) -> torch.Tensor:
+    """Token-level geometric mixture ``log_softmax((1 - m) log pi + m log mu)`` over the last dim ``(..., V)``
+    (``m`` weights the reference), as :func:`workbench.llm.sampling.mixture_logprobs`."""
+    return torch.log_softmax((1 - m) * policy_logp + m * ref_logp, dim=-1)
+
+
+def loo_advantage(returns: torch.Tensor) -> torch.Tensor:
+    """RLOO's leave-one-out advantage ``A_i = R_i - mean_{j != i} R_j`` over the last dim ``(B, k)``, ``k >= 2``."""
+    k = returns.shape[-1]
+    return returns - (returns.sum(-1, keepdim=True) - returns) / (k - 1)
+
+
+def pg_advantage(pref: torch.Tensor, logp: torch.Tensor, logp_ref: torch.Tensor, beta: float) -> torch.Tensor:
+    """Nash-MD-PG's advantage ``A = P(y ≻ y') - 1/2 - beta (log pi(y) - log mu(y))``, ``(B,)``."""
+    return pref - 0.5 - beta * (logp - logp_ref)
