@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from workbench.llm.distributed import child_seed, forward_through, local_batch, reduce_step, same_device, shard
+from workbench.llm.checkpoint import load_checkpoint
 from workbench.llm.loop import LoopConfig, StepContext, train
 from workbench.device import make_generator
 
@@ -173,7 +174,7 @@ def test_two_cpu_processes_match_one(tmp_path):
     # offline DPO: 2 steps on 2 processes, resumed on 1 process, vs 4 steps on 1 process
     one, pol_one, _ = run([*dpo, "--checkpoint", str(tmp_path / "dpo1.pt")])
     resumed, pol_res, _ = run([*dpo, "--checkpoint", str(tmp_path / "dpo2.pt"), "--resume"])
-    assert torch.load(tmp_path / "dpo2.pt", weights_only=False)["processes"] == 1  # rewritten by the resume
+    assert load_checkpoint(tmp_path / "dpo2.pt")["processes"] == 1  # rewritten by the resume
     w1, w2 = pol_one.snapshot(), pol_res.snapshot()
     w0 = torch.load(tmp_path / "run0_rank0.pt")  # the 2-process run's weights after its 2 steps
     gap = max(float((w1[k] - w2[k]).abs().max()) for k in w1)

@@ -27,6 +27,7 @@ as the neural runs; metrics are averaged over prompts as :class:`~workbench.llm.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
@@ -36,7 +37,8 @@ import torch
 from workbench.device import make_generator
 from workbench.llm.evaluation import Trained
 from workbench.llm.exact import ExactEvaluator, task_prompts
-from workbench.llm.loop import LoopConfig, StepContext, train
+from workbench.llm.judges import CountingJudge
+from workbench.llm.loop import LoopConfig, StepContext, init_state, train
 from workbench.llm.policy import Policy
 from workbench.llm.task import RPSTask
 from workbench.results import check_frame
@@ -57,7 +59,7 @@ class MethodRuns:
 
 def labelled(trainers) -> dict[str, object]:
     """``dict`` label -> trainer from a dict, a list of trainers (label = ``trainer.name``) or one trainer."""
-    if hasattr(trainers, "loss") and hasattr(trainers, "init"):
+    if hasattr(trainers, "loss"):
         trainers = [trainers]
     if isinstance(trainers, Mapping):
         out = dict(trainers)
@@ -71,8 +73,8 @@ def labelled(trainers) -> dict[str, object]:
     if not out:
         raise ValueError("run_methods: no trainers given")
     for label, t in out.items():
-        if not all(hasattr(t, a) for a in ("init", "loss", "after_step")):
-            raise TypeError(f"run_methods: trainer {label!r} ({type(t).__name__}) lacks init/loss/after_step")
+        if not callable(getattr(t, "loss", None)):
+            raise TypeError(f"run_methods: trainer {label!r} ({type(t).__name__}) has no loss() method")
     return out
 
 
@@ -88,7 +90,8 @@ def queries_per_step(trainer, policy: Policy, judge, prompts: Sequence[str], con
     """Preference queries one loop step of ``trainer`` spends with ``config.batch_size`` prompts.
 
     ``trainer.queries_per_step(batch_size)`` when defined, else one measured no-grad step (a throwaway
-    generator seeded ``config.seed + 10_007``; the policy's weights are not touched)."""
+    generator seeded ``config.seed + 10_007``; the policy's weights are not touched), counted at the judge
+    as the loop counts (:class:`~workbench.llm.judges.CountingJudge`)."""
     declared = getattr(trainer, "queries_per_step", None)
     if callable(declared):
         return int(declared(config.batch_size))
@@ -96,10 +99,11 @@ def queries_per_step(trainer, policy: Policy, judge, prompts: Sequence[str], con
     idx = torch.randint(len(prompts), (config.batch_size,), generator=gen, device=gen.device)  # (B,)
     batch = [prompts[i] for i in idx.tolist()]
     was = policy.model.training
+    counting = CountingJudge(judge)
     with torch.no_grad():
-        out = trainer.loss(policy, judge, batch, trainer.init(policy), StepContext(config, gen, 0))
+        trainer.loss(policy, counting, batch, init_state(trainer, policy), StepContext(config, gen, 0))
     policy.model.train(was)
-    return int(out.queries)
+    return counting.queries
 
 
 def plan_steps(budget: int, per_step: Mapping[str, int], steps: Mapping[str, int] | None = None) -> dict[str, int]:
@@ -156,6 +160,16 @@ def run_methods(
         prompts: the prompt pool (default: the task's prompts for this policy).
     """
     methods = labelled(trainers)
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, numbers.Integral) or budget < 1):
+        raise ValueError(f"run_methods: budget must be a positive number of preference queries; got {budget!r}")
+    seeds = list(seeds) if not isinstance(seeds, int) else [seeds]
+    if not seeds:
+        raise ValueError("run_methods: seeds is empty; give at least one seed, e.g. seeds=(0,)")
+    bad = [s for s in seeds if isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 0]
+    if bad:
+        raise ValueError(f"run_methods: seeds must be non-negative integers; got {bad}")
+    if n_evals is not None and (isinstance(n_evals, bool) or not isinstance(n_evals, numbers.Integral) or n_evals < 1):
+        raise ValueError(f"run_methods: n_evals must be an integer >= 1 (evaluations per run) or None; got {n_evals!r}")
     pool = list(prompts) if prompts is not None else task_prompts(policy, task)
     initial = {k: v.clone() for k, v in policy.snapshot().items()}
     overrides = dict(overrides or {})

@@ -11,7 +11,10 @@
 * A trained general preference model of notebook 05: :class:`workbench.prefmodels.ModelJudge` as is.
 
 Every judge counts its calls in ``queries`` (one per compared pair, one per rewarded response), the cost
-axis the trainers report.
+axis the trainers report. The training loop does not trust a judge's or a trainer's own count: it wraps
+the judge in a :class:`CountingJudge` and records what was actually asked (:mod:`workbench.llm.loop`).
+A judge's ``identity()`` (kind and a checksum of its tables) enters the loop's checkpoint, so a resume
+with another judge is refused (:mod:`workbench.llm.checkpoint`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 import torch
+
+from workbench.llm.checkpoint import tensor_digest
 
 from workbench.games.bradley_terry_fit import fit_bradley_terry
 from workbench.llm.task import RPSTask
@@ -38,13 +43,20 @@ class OracleJudge:
         self.queries += len(x)
         return self.P[x, a, b]
 
+    def identity(self) -> dict:
+        return {"kind": "OracleJudge", "checksum": tensor_digest([self.P])}
+
 
 class RewardJudge:
     """A Bradley–Terry judge from a reward function ``reward(prompts, responses) -> (B,)``."""
 
-    def __init__(self, reward: Callable[[Sequence[str], Sequence[str]], torch.Tensor]):
+    def __init__(self, reward: Callable[[Sequence[str], Sequence[str]], torch.Tensor], checksum: str | None = None):
         self._reward = reward
+        self.checksum = checksum  # identifies the reward (e.g. a digest of its table) for checkpoints
         self.queries = 0
+
+    def identity(self) -> dict:
+        return {"kind": "RewardJudge", "checksum": self.checksum}
 
     def reward(self, prompts: Sequence[str], responses: Sequence[str]) -> torch.Tensor:
         self.queries += len(prompts)
@@ -65,7 +77,8 @@ def bt_oracle_rewards(task: RPSTask) -> torch.Tensor:
 def bt_oracle_judge(task: RPSTask) -> RewardJudge:
     """The BT projection of the task's oracle as a reward judge (the RLHF baseline's reward model)."""
     r = bt_oracle_rewards(task).float()  # (X, n)
-    return RewardJudge(lambda prompts, responses: r[task.prompt_index(prompts), task.index(responses)])
+    return RewardJudge(lambda prompts, responses: r[task.prompt_index(prompts), task.index(responses)],
+                       checksum=tensor_digest([r]))
 
 
 def model_reward_judge(model) -> RewardJudge:
@@ -74,3 +87,32 @@ def model_reward_judge(model) -> RewardJudge:
         with torch.no_grad():
             return model.reward(list(prompts), list(responses)).detach().cpu()
     return RewardJudge(reward)
+
+
+
+class CountingJudge:
+    """The loop's view of a judge: forwards ``prob`` / ``reward`` and counts what is asked, one query per
+    compared pair and one per rewarded response (CleanRL's one counter, advanced where the cost happens).
+    ``reward`` exists only when the judge has one, so ``hasattr(judge, "reward")`` keeps its meaning."""
+
+    def __init__(self, judge):
+        self.judge = judge  # None for a trainer that asks no judge (offline DPO: its comparisons are given)
+        self.queries = 0
+
+    def prob(self, prompts, responses_a, responses_b) -> torch.Tensor:
+        if self.judge is None:
+            raise TypeError("train: this trainer asks a judge but judge=None was given")
+        self.queries += len(prompts)
+        return self.judge.prob(prompts, responses_a, responses_b)
+
+    def __getattr__(self, name):  # reward, task, P, ... of the wrapped judge
+        if name == "judge":  # not yet set (copy / unpickling): no recursion
+            raise AttributeError(name)
+        if name == "reward":
+            inner = getattr(self.judge, "reward")  # AttributeError when the judge has none
+
+            def reward(prompts, responses):
+                self.queries += len(prompts)
+                return inner(prompts, responses)
+            return reward
+        return getattr(self.judge, name)
