@@ -412,3 +412,13 @@ def test_install_mathjax_copies_what_reports_load(tmp_path):
     install_mathjax(tmp_path)  # repairs a changed file, leaves the others
     assert (dest / "MathJax.js").read_bytes() == (mathjax_source() / "MathJax.js").read_bytes()
     assert {p: p.stat().st_mtime_ns for p in before} == before
+
+
+def test_cli_outside_the_repository_says_there_is_no_notebooks_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["--list"]) == 2
+    err = capsys.readouterr().err
+    assert "no notebooks/ folder in" in err and "run from the repository root" in err and "Traceback" not in err
+    (tmp_path / "notebooks").mkdir()  # a folder without NN_name notebooks
+    assert main([]) == 2
+    assert "holds no NN_name.ipynb notebook" in capsys.readouterr().err

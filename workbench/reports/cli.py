@@ -80,9 +80,23 @@ def _list(notebooks: str, only: list[str]) -> None:
             print(f"    {name} = {info['default']}" + (f"  # {info['help']}" if info.get("help") else ""))
 
 
+def check_notebooks_folder(notebooks: str) -> None:
+    """Refuse a notebooks folder that is missing or holds no ``NN_name.ipynb`` (e.g. run outside the repository)."""
+    from pathlib import Path
+
+    folder = Path(notebooks)
+    if not folder.is_dir():
+        raise ReportConfigError(f"no {notebooks}/ folder in {Path.cwd()}: run from the repository root, or pass "
+                                f"--notebooks DIR")
+    if not list_notebooks(folder):
+        raise ReportConfigError(f"{folder.resolve()} holds no NN_name.ipynb notebook: run from the repository root, "
+                                f"or pass --notebooks DIR")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        check_notebooks_folder(args.notebooks)
         overrides = parse_overrides(args.param)
         if args.list:
             _list(args.notebooks, args.only)
