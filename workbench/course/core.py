@@ -106,8 +106,8 @@ def expect_tensor(out: Any, ref: torch.Tensor, what: str, case: Case) -> None:
     """Raise :class:`ExerciseFailed` unless ``out`` is a tensor with ``ref``'s shape and dtype."""
     __tracebackhide__ = True
     if out is None:
-        raise ExerciseFailed(f"{what} returned None on input {case.description}; it should return a torch.Tensor "
-                             f"of shape {tuple(ref.shape)} (did you forget `return`?)")
+        raise NotAttempted(f"{what} returned None on input {case.description}: the stub is still in place, or a "
+                           f"`return` is missing (expected a torch.Tensor of shape {tuple(ref.shape)})")
     if not isinstance(out, torch.Tensor):
         raise ExerciseFailed(f"{what} returned a {_type_name(out)} on input {case.description}; expected a "
                              f"torch.Tensor of shape {tuple(ref.shape)} and dtype {ref.dtype} (use torch operations on "
@@ -168,8 +168,8 @@ def function_check(
             where = tuple(int(i) for i in torch.unravel_index(diff.argmax(), diff.shape)) if diff.dim() else ()
             raise ExerciseFailed(f"{what} gives a wrong value on input {case.description} (at index {where}; the "
                                  "properties checked so far hold): recheck the formula, a sign or a factor")
-    checked = "".join(f", {name}" for name, _ in properties)
-    return f"{what} matches the reference on {len(cases)} fresh random inputs (values{checked})"
+    checked = f" (properties checked first: {'; '.join(name for name, _ in properties)})" if properties else ""
+    return f"{what} matches the reference on {len(cases)} fresh random inputs{checked}"
 
 
 def number_check(answer: Any, expected: float, rtol: float = 0.02, atol: float = 0.0, what: str = "your number",
