@@ -26,10 +26,12 @@ as the neural runs; metrics are averaged over prompts as :class:`~workbench.llm.
 
 from __future__ import annotations
 
+import json
 import math
 import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import pandas as pd
 import torch
@@ -55,6 +57,74 @@ class MethodRuns:
     steps: dict[str, int]  # loop steps given to each method
     queries_per_step: dict[str, int]  # preference queries per step of each method
     initial: dict[str, torch.Tensor]  # the common initial weights (restored in the policy at the end)
+
+    SAVE_VERSION = 1
+
+    def save(self, path: str | Path) -> Path:
+        """Write the runs to the folder ``path`` (atomically: a reader sees the old folder or the new one).
+
+        Layout: ``runs.json`` (version, steps, queries per step, one record per final policy: algo, seed, step,
+        queries and its adapter file), ``frame.parquet`` (the tidy frame), ``initial.safetensors`` (the common
+        initial weights) and ``finals/<k>.safetensors`` (each final policy's adapter snapshot; none for the
+        reference). :meth:`load` reads it back."""
+        from safetensors.torch import save_file
+
+        from workbench.io import atomic_directory
+
+        path = Path(path)
+        records = []
+        with atomic_directory(path) as tmp:
+            (tmp / "finals").mkdir()
+            save_file({k: v.detach().cpu().contiguous() for k, v in self.initial.items()}, str(tmp / "initial.safetensors"))
+            for k, t in enumerate(self.finals):
+                rel = None
+                if t.weights is not None:
+                    rel = f"finals/{k:03d}.safetensors"
+                    save_file({n: v.detach().cpu().contiguous() for n, v in t.weights.items()}, str(tmp / rel))
+                records.append({"algo": t.algo, "seed": int(t.seed), "step": int(t.step), "queries": int(t.queries),
+                                "weights": rel})
+            self.frame.to_parquet(tmp / "frame.parquet", index=False)
+            (tmp / "runs.json").write_text(json.dumps({
+                "version": self.SAVE_VERSION, "steps": {k: int(v) for k, v in self.steps.items()},
+                "queries_per_step": {k: int(v) for k, v in self.queries_per_step.items()}, "finals": records,
+            }, indent=1), encoding="utf-8")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "MethodRuns":
+        """Read a folder written by :meth:`save`; a missing or damaged part raises ``ValueError`` naming it."""
+        from safetensors.torch import load_file
+
+        path = Path(path)
+        manifest = path / "runs.json"
+        if not manifest.is_file():
+            raise ValueError(f"MethodRuns.load: {path} has no runs.json (not a folder written by MethodRuns.save)")
+        try:
+            meta = json.loads(manifest.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"MethodRuns.load: {manifest}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+        if meta.get("version") != cls.SAVE_VERSION:
+            raise ValueError(f"MethodRuns.load: {manifest}: version {meta.get('version')!r}; expected {cls.SAVE_VERSION}")
+
+        def tensors(rel: str) -> dict[str, torch.Tensor]:
+            f = path / rel
+            if not f.is_file():
+                raise ValueError(f"MethodRuns.load: {f} is missing")
+            try:
+                return load_file(str(f))
+            except Exception as exc:  # safetensors' own error types
+                raise ValueError(f"MethodRuns.load: {f} cannot be read ({type(exc).__name__}: {exc})") from None
+
+        if not (path / "frame.parquet").is_file():
+            raise ValueError(f"MethodRuns.load: {path / 'frame.parquet'} is missing")
+        frame = check_frame(pd.read_parquet(path / "frame.parquet"), "llm", name=str(path / "frame.parquet"))
+        try:
+            finals = [Trained(str(r["algo"]), int(r["seed"]), None if r["weights"] is None else tensors(r["weights"]),
+                              int(r["step"]), int(r["queries"])) for r in meta["finals"]]
+            steps, per_step = dict(meta["steps"]), dict(meta["queries_per_step"])
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"MethodRuns.load: {manifest}: a record lacks the field {exc}") from None
+        return cls(frame, finals, steps, per_step, tensors("initial.safetensors"))
 
 
 def labelled(trainers) -> dict[str, object]:
