@@ -92,6 +92,24 @@ WRONG = {
              "sign error": lambda P, mu, beta, pi, eta: S.nash_mp_step(1 - P, mu, beta, pi, eta),
              "two plain steps (second centred on pi_half)": lambda P, mu, beta, pi, eta: _mp_half(P, mu, beta, _mp_half(P, mu, beta, pi, eta), eta)},
     "02.3": {"the average iterate": _mwu_average, "the start mu": lambda: 0.15},
+    "03.1": {
+        "sign of the label term": lambda theta, Z, labels, lam: S.bt_nll(theta, Z, labels, lam) + 2 * (labels * (Z @ theta[..., None])[..., 0]).sum(-1),
+        "ridge without 1/2": lambda theta, Z, labels, lam: S.bt_nll(theta, Z, labels, lam) + 0.5 * lam * (theta**2).sum(-1),
+        "labels ignored (every comparison won)": lambda theta, Z, labels, lam: S.bt_nll(theta, Z, torch.ones_like(labels), lam),
+    },
+    "03.2": {
+        "bonus added (optimism)": lambda theta, phi, nu, Sigma_inv, gamma: S.pessimistic_reward(theta, phi, nu, Sigma_inv, -gamma),
+        "Sigma instead of Sigma^-1": lambda theta, phi, nu, Sigma_inv, gamma: S.pessimistic_reward(theta, phi, nu, torch.linalg.inv(Sigma_inv), gamma),
+        "nu forgotten": lambda theta, phi, nu, Sigma_inv, gamma: S.pessimistic_reward(theta, phi, 0 * nu, Sigma_inv, gamma),
+        "no square root": lambda theta, phi, nu, Sigma_inv, gamma: phi @ theta - gamma * torch.einsum("...d,de,...e->...", phi - nu, Sigma_inv, phi - nu),
+    },
+    "03.3": {"the reference policy's gap": lambda: 1.98, "the gap with lam = 10": lambda: 0.0566},
+    "04.1": {
+        "mean of the per-context norms": lambda phi, pi, pi_main, Sigma_inv, gamma: torch.stack([S.gshf_uncertainty(phi[k:k + 1], pi[..., k:k + 1, :], pi_main[..., k:k + 1, :], Sigma_inv, gamma) for k in range(phi.shape[0])]).mean(0),
+        "Sigma instead of Sigma^-1": lambda phi, pi, pi_main, Sigma_inv, gamma: S.gshf_uncertainty(phi, pi, pi_main, torch.linalg.inv(Sigma_inv), gamma),
+        "pi_main not subtracted": lambda phi, pi, pi_main, Sigma_inv, gamma: S.gshf_uncertainty(phi, pi, 0 * pi_main, Sigma_inv, gamma),
+    },
+    "04.2": {"the hidden instance's (ref_mass 0.01)": lambda: 0.515, "the enhancer's": lambda: 3.8e-5},
     "06.1": {
         "m weights the policy": lambda policy_logp, ref_logp, m: S.mixture_logprobs(policy_logp, ref_logp, 1 - m),
         "not renormalized": lambda policy_logp, ref_logp, m: (1 - m) * policy_logp + m * ref_logp,

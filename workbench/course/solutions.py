@@ -107,6 +107,62 @@ def mwu_last_iterate_exploitability() -> float:
 
 
 # --------------------------------------------------------------------------------------------------------------
+# 03 · offline bandits
+
+
+def bt_nll(theta: torch.Tensor, Z: torch.Tensor, labels: torch.Tensor, lam: float) -> torch.Tensor:
+    """Ridge-penalized negative log-likelihood of the linear BT model, ``(*B,)``:
+    ``sum_i [softplus(<theta, z_i>) - l_i <theta, z_i>] + lam/2 ||theta||^2`` for ``theta (*B, D)``, ``Z (*B, N, D)``,
+    ``labels (*B, N)`` in [0, 1] (``-log sigma(s) = softplus(-s)``, ``-log(1 - sigma(s)) = softplus(s)``)."""
+    s = (Z @ theta[..., None])[..., 0]  # (*B, N)
+    return (torch.nn.functional.softplus(s) - labels * s).sum(-1) + 0.5 * lam * (theta**2).sum(-1)
+
+
+def pessimistic_reward(theta: torch.Tensor, phi: torch.Tensor, nu: torch.Tensor, Sigma_inv: torch.Tensor,
+                       gamma: float) -> torch.Tensor:
+    """GSHF's pointwise pessimistic reward ``<theta, phi> - gamma ||phi - nu||_{Sigma^-1}``, shape ``phi.shape[:-1]``,
+    for ``theta (D,)``, ``phi (..., D)``, ``nu (D,)``, ``Sigma_inv (D, D)``."""
+    v = phi - nu  # (..., D)
+    bonus = torch.einsum("...d,de,...e->...", v, Sigma_inv, v).clamp_min(0).sqrt()  # (...,)
+    return phi @ theta - gamma * bonus
+
+
+def sample_csv_plug_in_gap() -> float:
+    """Exercise 03.3: suboptimality of the plug-in (BT MLE, lam = 1) policy fitted on data/bandits/sample_comparisons.csv,
+    which was generated from ``random_linear(10, 8, 4, 0.1, seed=0)``."""
+    from pathlib import Path
+
+    from workbench import bandits as B
+
+    env = B.random_linear(10, 8, 4, 0.1, seed=0)
+    data = B.load_bandit_comparisons(Path(__file__).resolve().parents[2] / "data/bandits/sample_comparisons.csv", env)
+    return env.gap(B.plug_in(env, B.fit(env, data))).item()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# 04 · online bandits
+
+
+def gshf_uncertainty(phi: torch.Tensor, pi: torch.Tensor, pi_main: torch.Tensor, Sigma_inv: torch.Tensor,
+                     gamma: float) -> torch.Tensor:
+    """GSHF's ``Gamma(pi) = gamma || E_x[phi(x, pi) - phi(x, pi_main)] ||_{Sigma^-1}``, ``(*B,)``, for features
+    ``phi (K, n, D)``, policies ``pi, pi_main (*B, K, n)`` and ``Sigma_inv (*B, D, D)`` (contexts uniform)."""
+    m = torch.einsum("...kn,knd->...d", pi - pi_main, phi) / phi.shape[0]  # (*B, D) E_x[phi(x,pi) - phi(x,pi_main)]
+    return gamma * torch.einsum("...d,...de,...e->...", m, Sigma_inv, m).clamp_min(0).sqrt()
+
+
+def exploit_gap_at_ref_mass_02() -> float:
+    """Exercise 04.2: exploit-only's mean gap after the last round on ``hidden_good_actions(10, 8, 4, 0.1, 0.2, seed=0)``,
+    10 rounds of 50 comparisons, 4 runs (``online_curves(..., n_seeds=4, gamma=1, lam=1, seed=0)``)."""
+    from workbench import bandits as B
+    from workbench.analysis import summaries as sm
+
+    easy = B.hidden_good_actions(10, 8, 4, 0.1, 0.2, seed=0)
+    frame = B.online_curves(easy, ("enhancer", "exploit"), n_rounds=10, batch_size=50, n_seeds=4, gamma=1.0, lam=1.0, seed=0)
+    return float(sm.final_means(frame, "gap")["exploit"])
+
+
+# --------------------------------------------------------------------------------------------------------------
 # 06 · LLM lab (the pieces of the trainers, on plain tensors)
 
 
