@@ -110,6 +110,18 @@ WRONG = {
         "pi_main not subtracted": lambda phi, pi, pi_main, Sigma_inv, gamma: S.gshf_uncertainty(phi, pi, 0 * pi_main, Sigma_inv, gamma),
     },
     "04.2": {"the hidden instance's (ref_mass 0.01)": lambda: 0.515, "the enhancer's": lambda: 3.8e-5},
+    "05.1": {
+        "ties count 0": lambda p_hat, P: (torch.where(p_hat > 0.5, P, torch.zeros_like(P)) + torch.where(p_hat < 0.5, 1 - P, torch.zeros_like(P))).mean(-1),
+        "p_hat instead of the indicator": lambda p_hat, P: (p_hat * P + (1 - p_hat) * (1 - P)).mean(-1),
+        "swapped": lambda p_hat, P: S.expected_accuracy(1 - p_hat, P),
+    },
+    "05.2": {
+        "third pair forgotten": lambda s: 2 * torch.sigmoid(s) / 3,
+        "the Bayes ceiling": lambda s: torch.sigmoid(s),
+        "a constant 2/3": lambda s: torch.full_like(s, 2 / 3),
+    },
+    "05.3": {"the share of records with the longer response preferred (hard labels)": lambda: 0.9667,
+             "response_a longer": lambda: 0.5, "one minus it": lambda: 1 - S.length_baseline_accuracy()},
     "06.1": {
         "m weights the policy": lambda policy_logp, ref_logp, m: S.mixture_logprobs(policy_logp, ref_logp, 1 - m),
         "not renormalized": lambda policy_logp, ref_logp, m: (1 - m) * policy_logp + m * ref_logp,

@@ -56,7 +56,7 @@ from __future__ import annotations
 from typing import Any
 
 from workbench.course.core import CHECKS, Exercise, ExerciseFailed, NotAttempted, Verdict, run_check
-from workbench.course import nb01, nb02, nb03, nb04, nb06  # noqa: F401,E402 - register the checks
+from workbench.course import nb01, nb02, nb03, nb04, nb05, nb06  # noqa: F401,E402 - register the checks
 
 __all__ = ["CHECKS", "Exercise", "ExerciseFailed", "NotAttempted", "Verdict", "check"]
 

@@ -163,6 +163,39 @@ def exploit_gap_at_ref_mass_02() -> float:
 
 
 # --------------------------------------------------------------------------------------------------------------
+# 05 · preference models
+
+
+def expected_accuracy(p_hat: torch.Tensor, P: torch.Tensor) -> torch.Tensor:
+    """Expected accuracy of thresholding predictions ``p_hat`` at 1/2 against true probabilities ``P`` (both
+    ``(*B, N)``), ``(*B,)``: ``mean(1[p_hat > 1/2] P + 1[p_hat < 1/2] (1 - P) + 1[p_hat = 1/2] / 2)``."""
+    hit = torch.where(p_hat > 0.5, P, torch.where(p_hat < 0.5, 1 - P, torch.full_like(P, 0.5)))
+    return hit.mean(-1)
+
+
+def bt_ceiling_cycle(s: torch.Tensor) -> torch.Tensor:
+    """Best-BT expected accuracy on a uniformly drawn pair of a pure rock-paper-scissors truth
+    ``P = sigma(s c(y, y'))`` over three responses: any order agrees with two of the three pairs (each right with
+    probability ``sigma(s)``) and reverses the third (right with ``1 - sigma(s)``): ``(1 + sigma(s)) / 3``."""
+    return (1 + torch.sigmoid(s)) / 3
+
+
+def length_baseline_accuracy() -> float:
+    """Exercise 05.3: accuracy of "the longer response is preferred" on all records of the four shipped samples
+    (``workbench.prefmodels.evaluation.accuracy``: soft labels, a tie in length scores 1/2)."""
+    from pathlib import Path
+
+    from workbench.prefdata import Comparisons, load_comparisons
+    from workbench.prefmodels.evaluation import accuracy
+
+    d = Path(__file__).resolve().parents[2] / "data/prefs"
+    names = ("tldr_sample.jsonl", "hh_sample.jsonl", "ultrafeedback_sample.jsonl", "plain.csv")
+    df = Comparisons.concat([load_comparisons(d / n) for n in names]).frame
+    la, lb = df["response_a"].str.len(), df["response_b"].str.len()
+    return accuracy(((la > lb).astype(float) + (la == lb) * 0.5).to_numpy().copy(), df["label"].to_numpy().copy())
+
+
+# --------------------------------------------------------------------------------------------------------------
 # 06 · LLM lab (the pieces of the trainers, on plain tensors)
 
 
