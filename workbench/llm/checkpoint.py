@@ -98,6 +98,16 @@ def judge_identity(judge) -> dict[str, Any]:
     return {"kind": type(inner).__name__, "checksum": None}
 
 
+def lora_rank(policy) -> int | None:
+    """The LoRA rank of a LoRA policy (from peft's config of the active adapter), else ``None``."""
+    if policy.finetune != "lora":
+        return None
+    configs = getattr(policy.model, "peft_config", {}) or {}
+    active = getattr(policy.model, "active_adapter", None)
+    cfg = configs.get(active) if isinstance(active, str) else next(iter(configs.values()), None)
+    return None if cfg is None else int(cfg.r)
+
+
 def run_identity(policy, judge, prompts: Sequence[str], evaluator=None, model_name: str | None = None) -> dict:
     """What a run is trained on, recorded in its checkpoint and compared on resume (see the module doc)."""
     jid = judge_identity(judge)
@@ -105,7 +115,7 @@ def run_identity(policy, judge, prompts: Sequence[str], evaluator=None, model_na
         "model": str(model_name if model_name is not None else getattr(policy, "source", "?")),
         "model_weights_sha256": reference_digest(policy),
         "finetune": policy.finetune,
-        "lora_r": getattr(policy, "lora_r", None) if policy.finetune == "lora" else None,
+        "lora_r": lora_rank(policy),
         "judge_kind": jid.get("kind"),
         "judge_checksum": jid.get("checksum"),
         "prompts_sha256": text_digest(prompts),

@@ -249,7 +249,7 @@ def _check_finite(step: int, lr: float, loss: torch.Tensor, grad_norm: torch.Ten
     where = f"at step {step + 1} (lr={lr:g})"
     fix = "; lower --lr, keep --grad-clip > 0, or check the judge's outputs"
     if not bool(torch.isfinite(loss.detach())):
-        raise DivergenceError(f"train: the loss is {float(loss):g} {where}{fix}")
+        raise DivergenceError(f"train: the loss is {float(loss.detach()):g} {where}{fix}")
     if grad_norm is not None and not bool(torch.isfinite(grad_norm)):
         raise DivergenceError(f"train: the gradient norm is {float(grad_norm):g} {where}{fix}")
     if params is not None:

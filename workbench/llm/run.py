@@ -6,53 +6,111 @@
 
 The same script runs on one process or under ``accelerate launch`` (:mod:`workbench.llm.distributed`):
 each process loads the policy on its own device, ``--batch-size`` is the global batch, the main process
-evaluates, writes the checkpoint and the CSV (the tidy frame of :func:`workbench.llm.loop.train`).
-``--checkpoint F --resume`` continues a run, also on another number of processes; ``--stop-after K``
-leaves a run after step ``K`` (a multiple of ``--eval-every``) for a later ``--resume``.
+evaluates, writes the checkpoint and the CSV (the tidy frame of :func:`workbench.llm.loop.train`, written
+atomically). ``--checkpoint F --resume`` continues a run, also on another number of processes;
+``--stop-after K`` leaves a run after step ``K`` (a multiple of ``--eval-every``) for a later ``--resume``;
+``--resume --extend --steps N`` continues a finished run to ``N`` steps. An existing checkpoint or CSV is
+someone's run: it is replaced only with ``--overwrite``.
+
+The loop's flags (``--steps``, ``--batch-size``, ``--lr``, ``--weight-decay``, ``--grad-clip``,
+``--max-new-tokens``, ``--temperature``, ``--eval-every``, ``--seed``) are generated from
+:class:`~workbench.llm.loop.LoopConfig`'s fields and their help. ``--beta`` sets the trainer's and the
+evaluator's beta (one game); ``--hyper beta=...`` is refused. Every error is one line naming the option
+and the fix (exit status 2); ``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
+from dataclasses import MISSING, fields
 from pathlib import Path
 
 import yaml
 
+PROG = "python -m workbench.llm.run"
+
+
+class UsageError(ValueError):
+    """A command-line mistake found before anything is loaded."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse's errors as one line with the fix (``--help`` for the usage), not the usage block."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def add_config_flags(ap: argparse.ArgumentParser, cls, defaults: dict | None = None) -> None:
+    """One ``--field-name`` per dataclass field of ``cls`` (TRL's ``HfArgumentParser`` idea): the type from the
+    field's annotation, the help from ``field(metadata={"help": ...})``; ``defaults`` overrides the defaults."""
+    defaults = defaults or {}
+    group = ap.add_argument_group(f"{cls.__name__} (the training loop)")
+    for f in fields(cls):
+        kind = f.type if isinstance(f.type, type) else {"int": int, "float": float, "str": str}[str(f.type)]
+        default = defaults.get(f.name, f.default if f.default is not MISSING else None)
+        shown = "per task" if default is None else default
+        group.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, default=default, metavar=kind.__name__.upper(),
+                           type={int: int, float: _finite_float}.get(kind, kind),
+                           help=f"{f.metadata.get('help', '')} (default: {shown})")
+
 
 def parse_args(argv=None) -> argparse.Namespace:
     from workbench.llm import TRAINERS
+    from workbench.llm.loop import LoopConfig
 
-    ap = argparse.ArgumentParser(prog="python -m workbench.llm.run", description=__doc__.split("\n\n")[0],
+    ap = OneLineParser(prog=PROG, description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--trainer", default="Nash-MD-PG", choices=list(TRAINERS), help="registry name")
-    ap.add_argument("--beta", type=float, default=0.1, help="KL strength (trainer and exact evaluation)")
+    ap.add_argument("--beta", type=_finite_float, default=0.1,
+                    help="KL strength of the game: the trainer's and the exact evaluator's beta")
     ap.add_argument("--hyper", action="append", default=[], metavar="KEY=VALUE",
                     help="another trainer hyperparameter (YAML value), e.g. --hyper mixture=0.25; repeatable")
     ap.add_argument("--model", default="tiny", help="'tiny', 'smollm2' or a local checkpoint folder")
     ap.add_argument("--finetune", default="lora", choices=("lora", "full"), help="train LoRA adapters or all weights")
-    ap.add_argument("--lora-r", type=int, default=8, help="LoRA rank")
+    ap.add_argument("--lora-r", type=_positive_int, default=8, help="LoRA rank")
     ap.add_argument("--dtype", default=None, choices=("float32", "bfloat16", "float16"),
                     help="model dtype (default: float32 on CPU, bfloat16 on CUDA)")
     ap.add_argument("--device", default=None, help="device (default: this process's device under accelerate)")
     ap.add_argument("--judge", default=None, choices=("oracle", "bt"),
                     help="the task's oracle, or its BT projection (default: bt for reward-based trainers)")
-    ap.add_argument("--pairs-per-prompt", type=int, default=32,
+    ap.add_argument("--pairs-per-prompt", type=_positive_int, default=32,
                     help="DPO only: comparisons per prompt drawn from the reference (ignored with --data)")
     ap.add_argument("--data", default=None, help="DPO only: a comparison file for workbench.prefdata.load_comparisons")
-    ap.add_argument("--steps", type=int, default=60, help="gradient steps")
-    ap.add_argument("--batch-size", type=int, default=16, help="GLOBAL prompts per step (divisible by processes)")
-    ap.add_argument("--lr", type=float, default=2e-3, help="AdamW learning rate")
-    ap.add_argument("--grad-clip", type=float, default=1.0, help="max grad norm (0: none)")
-    ap.add_argument("--eval-every", type=int, default=10, help="steps between evaluations and checkpoints")
-    ap.add_argument("--seed", type=int, default=0, help="run seed (prompt batches, sampling, DPO data)")
+    add_config_flags(ap, LoopConfig, {"max_new_tokens": None})
     ap.add_argument("--no-eval", action="store_true", help="skip the exact evaluation (training statistics only)")
-    ap.add_argument("--out", default=None, help="CSV of the run's tidy frame (written by the main process)")
+    ap.add_argument("--out", default=None, help="CSV of the run's tidy frame (written atomically by the main process)")
     ap.add_argument("--checkpoint", default=None, help="checkpoint file (written by the main process)")
     ap.add_argument("--resume", action="store_true", help="continue the run in --checkpoint")
-    ap.add_argument("--stop-after", type=int, default=None, help="leave after this step (resume later)")
-    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads per process")
+    ap.add_argument("--extend", action="store_true", help="with --resume: continue a finished run to --steps")
+    ap.add_argument("--overwrite", action="store_true", help="replace an existing --checkpoint / --out")
+    ap.add_argument("--stop-after", type=_positive_int, default=None, help="leave after this step (resume later)")
+    ap.add_argument("--threads", type=_positive_int, default=None, help="torch CPU threads per process (>= 1)")
     ap.add_argument("--progress", action="store_true", help="show a progress bar")
+    ap.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     return ap.parse_args(argv)
 
 
@@ -60,55 +118,102 @@ def _hyper(pairs: list[str]) -> dict:
     out = {}
     for item in pairs:
         key, sep, value = item.partition("=")
+        key = key.strip()
         if not sep or not key:
-            raise SystemExit(f"--hyper expects KEY=VALUE; got {item!r}")
-        out[key.strip()] = yaml.safe_load(value)
+            raise UsageError(f"--hyper expects KEY=VALUE; got {item!r}")
+        if key == "beta":
+            raise UsageError("--hyper beta=... is refused: beta is the game's, set it with --beta (the trainer and "
+                             "the exact evaluator then share it)")
+        if key == "name":
+            raise UsageError("--hyper name=... is refused: the trainer's name labels its rows; choose --trainer")
+        if key in out:
+            raise UsageError(f"--hyper {key} given twice; give it once")
+        try:
+            out[key] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise UsageError(f"--hyper {key}={value!r}: not a YAML value") from None
     return out
+
+
+def check_paths(args: argparse.Namespace) -> None:
+    """``--out`` and ``--checkpoint`` checked before the model loads (nothing is lost to a late error)."""
+    from workbench.llm.checkpoint import check_checkpoint_path
+
+    if args.extend and not args.resume:
+        raise UsageError("--extend continues a checkpoint: add --resume (and --checkpoint FILE)")
+    check_checkpoint_path(args.checkpoint, resume=args.resume, overwrite=args.overwrite)
+    if args.out:
+        out = Path(args.out)
+        if out.is_dir():
+            raise UsageError(f"--out {out} is a folder; give a CSV file path, e.g. {out / 'run.csv'}")
+        if out.exists() and not (args.overwrite or args.resume):
+            raise UsageError(f"--out {out} already exists; add --overwrite to replace it, or choose another file")
+        parent = out.parent
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
+        if not os.access(parent, os.W_OK):
+            raise UsageError(f"--out {out}: the folder {parent} is not writable")
+    if args.stop_after is not None and args.stop_after % args.eval_every:
+        raise UsageError(f"--stop-after {args.stop_after} must be a multiple of --eval-every {args.eval_every}")
 
 
 def run(argv=None):
     """Parse ``argv``, train, write the CSV (main process); returns ``(TrainRun, Policy, Accelerator)``."""
     args = parse_args(argv)
+    return run_args(args)
+
+
+def run_args(args: argparse.Namespace):
     import torch
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    from workbench.device import make_generator
+    from workbench.io import atomic_write_text
     from workbench.llm import REWARD_BASED, ExactEvaluator, LoopConfig, OracleJudge, bt_oracle_judge, load_policy, \
         make_trainer, train
     from workbench.llm.distributed import local_device, make_accelerator
     from workbench.llm.exact import task_prompts
-    from workbench.llm.models import TinyLMConfig
+    from workbench.llm.models import TinyLMConfig, model_path
     from workbench.llm.task import RPSTask
 
+    hyper = {"beta": args.beta, **_hyper(args.hyper)}
+    check_paths(args)
+    if args.model not in ("tiny", "smollm2"):
+        model_path(args.model)  # a missing folder is named before anything loads
+    trainer = make_trainer(args.trainer, **hyper) if args.trainer != "DPO" else None  # bad hyperparameters fail here
+    task = TinyLMConfig().task() if args.model == "tiny" else RPSTask()
+    loop = {f: getattr(args, f) for f in ("steps", "batch_size", "lr", "weight_decay", "grad_clip", "temperature",
+                                          "eval_every", "seed")}
+    max_new = task.length if args.max_new_tokens is None else args.max_new_tokens
+    config = LoopConfig(**loop, max_new_tokens=max_new)
+    if config.max_new_tokens != task.length:
+        raise UsageError(f"--max-new-tokens {config.max_new_tokens} differs from the task's response length "
+                         f"{task.length}; drop the option (it defaults to the task's length)")
+    if args.threads:
+        torch.set_num_threads(args.threads)
     acc = make_accelerator()
     device = args.device if args.device is not None else local_device()
     dtype = getattr(torch, args.dtype) if args.dtype else None
     policy = load_policy(args.model, finetune=args.finetune, device=device, dtype=dtype, lora_r=args.lora_r,
                          seed=args.seed)
-    task = TinyLMConfig().task() if args.model == "tiny" else RPSTask()
     policy.constrain(task.words)
-    hyper = {"beta": args.beta, **_hyper(args.hyper)}
     if args.trainer == "DPO":
+        from workbench.device import make_generator
         from workbench.llm.dpo import rps_comparisons
         from workbench.prefdata import load_comparisons
 
         # every process builds the same set: the reference's samples from a generator seeded by --seed
         hyper["data"] = (load_comparisons(args.data) if args.data else
                          rps_comparisons(policy, task, args.pairs_per_prompt, make_generator(args.seed, policy.device)))
-    trainer = make_trainer(args.trainer, **hyper)
+        trainer = make_trainer(args.trainer, **hyper)
     judge_name = args.judge or ("bt" if args.trainer in REWARD_BASED else "oracle")
     judge = bt_oracle_judge(task) if judge_name == "bt" else OracleJudge(task)
     evaluator = None if args.no_eval or not acc.is_main_process else ExactEvaluator.build(policy, task, args.beta)
-    config = LoopConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, grad_clip=args.grad_clip,
-                        max_new_tokens=task.length, eval_every=args.eval_every, seed=args.seed)
     result = train(trainer, policy, judge, task_prompts(policy, task), config, evaluator=evaluator,
-                checkpoint=args.checkpoint, resume=args.resume, model_name=Path(str(args.model)).name,
-                progress=args.progress, accelerator=acc, stop_after=args.stop_after)
+                   checkpoint=args.checkpoint, resume=args.resume, overwrite=args.overwrite, extend=args.extend,
+                   model_name=Path(str(args.model)).name, progress=args.progress, accelerator=acc,
+                   stop_after=args.stop_after)
     if acc.is_main_process:
         if args.out:
-            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-            result.frame.to_csv(args.out, index=False)
+            atomic_write_text(args.out, result.frame.to_csv(index=False))
         last = result.frame[result.frame.step == result.frame.step.max()]
         summary = ", ".join(f"{m}={v:.4g}" for m, v in zip(last.metric, last.value))
         print(f"{trainer.name}: {result.steps} steps on {acc.num_processes} process(es), {result.queries} queries, "
@@ -117,8 +222,26 @@ def run(argv=None):
     return result, policy, acc
 
 
+def one_line(exc: BaseException) -> str:
+    """An exception as one line: its message's lines joined (a resume refusal lists one field per line)."""
+    text = str(exc).strip() or type(exc).__name__
+    if isinstance(exc, KeyError) and text.startswith(("'", '"')):
+        text = text[1:-1]
+    out = ""
+    for line in (ln.strip() for ln in text.splitlines() if ln.strip()):
+        out += (" " if out.endswith(":") else "; " if out else "") + line
+    return out
+
+
 def main(argv=None) -> int:
-    run(argv)
+    args = parse_args(argv)
+    try:
+        run_args(args)
+    except (ValueError, TypeError, KeyError, OSError, RuntimeError, ArithmeticError) as exc:
+        if args.debug:
+            raise
+        print(f"{PROG}: error: {one_line(exc)} (--debug shows the traceback)", file=sys.stderr)
+        return 2
     return 0
 
 
