@@ -297,6 +297,36 @@ def test_explore_slider_and_dropdown_change_their_figures(report, browser):
     page.context.close()
 
 
+def test_solutions_start_collapsed_and_open_on_a_click(browser, tmp_path):
+    """A cell tagged ``solution`` (an exercise's answer, workbench.course) is folded behind "Show solution": its code
+    and output are hidden until the summary is clicked; the exercise text and the check cell stay visible."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+    from workbench.reports.html import export_html, install_mathjax
+
+    answer = new_code_cell("answer = 41 + 1  # SECRET_LINE\nprint(answer)", metadata={"tags": ["solution"]})
+    answer.outputs = [new_output("stream", name="stdout", text="SECRET_OUTPUT 42\n")]
+    check = new_code_cell('check("01.1", answer)', metadata={"tags": ["check"]})
+    nb = new_notebook(cells=[new_markdown_cell("### Exercise 01.1 · the task"), answer, check],
+                      metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    nbformat.write(nb, tmp_path / "ex.ipynb")
+    install_mathjax(tmp_path)
+    (tmp_path / "ex.html").write_text(export_html(tmp_path / "ex.ipynb"), encoding="utf-8")
+    page, blocked, errors = _offline_page(browser)
+    page.goto((tmp_path / "ex.html").as_uri())
+    details = page.locator("details.workbench-solution")
+    assert details.count() == 1 and details.locator("summary").inner_text() == "Show solution"
+    assert details.evaluate("d => d.open") is False
+    assert not page.get_by_text("SECRET_LINE").is_visible() and not page.get_by_text("SECRET_OUTPUT").is_visible()
+    assert page.get_by_text("Exercise 01.1").is_visible() and page.get_by_text('check("01.1", answer)').is_visible()
+    details.locator("summary").click()
+    assert details.evaluate("d => d.open") is True
+    assert page.get_by_text("SECRET_LINE").is_visible() and page.get_by_text("SECRET_OUTPUT 42").is_visible()
+    assert errors == [] and blocked == [], (errors, blocked)
+    page.context.close()
+
+
 def test_page_checks_name_what_is_wrong(browser, tmp_path):
     """The checks the real reports go through, on a page with every fault: each is named."""
     import plotly.graph_objects as go

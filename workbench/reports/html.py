@@ -11,6 +11,9 @@
   summary). plotly's per-figure ``<script>`` loading MathJax 3 from a CDN is dropped too. The runner also sets ``TQDM_DISABLE=1`` for report kernels, so progress bars print nothing.
   The notebooks' Explore sections show plotly sliders in reports instead (:func:`workbench.notebook.explore`).
 - **A link back to the index** at the top of every report (``index.html`` beside it).
+- **Solutions folded.** Every cell tagged ``solution`` (the exercises' answer cells, :mod:`workbench.course`) is
+  wrapped, input and outputs, in a collapsed ``<details>`` element whose summary reads "Show solution": a reader
+  sees the exercise and its check, and opens the solution with a click.
 """
 
 from __future__ import annotations
@@ -69,6 +72,16 @@ MathJax.Hub.Config({
 </script>
 <script src="{{ resources.mathjax_url }}"></script>
 {%- endblock html_head_js_mathjax -%}
+{%- block any_cell scoped -%}
+{%- if 'solution' in cell.metadata.get('tags', []) -%}
+<details class="workbench-solution" style="margin: 0.3em var(--jp-notebook-padding, 10px);">
+<summary style="cursor: pointer; font-family: var(--jp-ui-font-family, sans-serif); color: var(--jp-brand-color1, #1976d2);">Show solution</summary>
+{{ super() }}
+</details>
+{%- else -%}
+{{ super() }}
+{%- endif -%}
+{%- endblock any_cell -%}
 {%- block body_header -%}
 {{ super() }}
 <nav class="workbench-nav" style="padding: 0.5em var(--jp-notebook-padding, 10px); font-family: var(--jp-ui-font-family, sans-serif);">
