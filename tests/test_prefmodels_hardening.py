@@ -64,13 +64,19 @@ def test_truncated_judge_json_and_weights_name_the_file(tmp_path):
     with pytest.raises(ValueError, match=r"m/judge\.json is not valid JSON \(truncated or damaged\?\)"):
         load_model(path, device="cpu")
     (path / "judge.json").write_text(text)
-    cfg = json.loads(text)
-    del cfg["weights_sha256"]  # (a folder saved before checksums: the safetensors reader must name the file)
-    (path / "judge.json").write_text(json.dumps(cfg))
     w = (path / "weights.safetensors").read_bytes()
     (path / "weights.safetensors").write_bytes(w[: len(w) // 3])
-    with pytest.raises(ValueError, match=r"m/weights\.safetensors is not a readable safetensors file"):
+    with pytest.raises(ValueError, match=r"m/weights\.safetensors does not match the checksum in .*m/judge\.json"):
         load_model(path, device="cpu")
+    for lost in (None, "", "0" * 10):  # judge.json lost its checksum (removed, emptied, cut): refused, never trusted
+        cfg = json.loads(text)
+        if lost is None:
+            del cfg["weights_sha256"]
+        else:
+            cfg["weights_sha256"] = lost
+        (path / "judge.json").write_text(json.dumps(cfg))
+        with pytest.raises(ValueError, match=r"m/judge\.json has no valid weights_sha256 .*refusing to load"):
+            load_model(path, device="cpu")
     (path / "weights.safetensors").unlink()
     with pytest.raises(FileNotFoundError, match=r"no weights\.safetensors in .*m"):
         load_model(path, device="cpu")

@@ -151,7 +151,11 @@ def load_model(path: str | os.PathLike, device: DeviceLike = "auto", cache_dir=N
     if not weights.is_file():
         raise FileNotFoundError(f"load_model: no {WEIGHTS_FILE} in {path}")
     expected = cfg.get("weights_sha256")
-    if expected is not None and file_sha256(weights) != expected:
+    if not isinstance(expected, str) or len(expected) != 64:
+        raise ValueError(f"load_model: {path / CONFIG_FILE} has no valid weights_sha256 (got {expected!r}): the "
+                         "checksum that vouches for weights.safetensors was removed or damaged; refusing to load "
+                         "it (save the model again with ModelJudge.save / save_model)")
+    if file_sha256(weights) != expected:
         raise ValueError(f"load_model: {weights} does not match the checksum in {path / CONFIG_FILE} "
                          f"(sha256 {file_sha256(weights)[:16]}..., expected {str(expected)[:16]}...): "
                          "the file is damaged or was replaced; refusing to load it")
