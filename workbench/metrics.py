@@ -29,7 +29,36 @@ __all__ = [
     "win_rate",
     "kl_to_reference",
     "evaluate",
+    "check_distribution",
 ]
+
+
+def check_distribution(pi, shape: tuple[int, ...] | torch.Size | None = None, *, name: str = "pi",
+                       where: str = "evaluate", tol: float = 1e-4) -> torch.Tensor:
+    """``pi`` as a tensor after checking that it is a batch of distributions over the last dim: a floating
+    tensor (of ``shape`` when given), finite, non-negative, each row summing to 1 within ``tol``. Every error
+    names ``where``, ``name`` and the offending entry or row."""
+    if not isinstance(pi, torch.Tensor):
+        raise TypeError(f"{where}: {name} must be a torch.Tensor of probabilities; got {type(pi).__name__}")
+    if not pi.is_floating_point():
+        raise TypeError(f"{where}: {name} must be a floating tensor of probabilities; got dtype {pi.dtype}")
+    if shape is not None and tuple(pi.shape) != tuple(shape):
+        raise ValueError(f"{where}: {name} has shape {tuple(pi.shape)}; expected {tuple(shape)}")
+    if pi.ndim == 0 or pi.shape[-1] == 0:
+        raise ValueError(f"{where}: {name} has shape {tuple(pi.shape)}; expected (..., n) with n >= 1")
+    bad = ~torch.isfinite(pi)
+    if bool(bad.any()):
+        idx = tuple(int(i) for i in bad.nonzero()[0])
+        raise ValueError(f"{where}: {name}{list(idx)} is {float(pi[idx])!r}; probabilities must be finite")
+    if bool((pi < 0).any()):
+        idx = tuple(int(i) for i in (pi < 0).nonzero()[0])
+        raise ValueError(f"{where}: {name}{list(idx)} = {float(pi[idx]):.6g} is negative; not a distribution")
+    off = (pi.sum(-1) - 1).abs()  # (*B,)
+    if bool((off > tol).any()):
+        row = tuple(int(i) for i in (off > tol).nonzero()[0]) if off.ndim else ()
+        raise ValueError(f"{where}: {name}{list(row) if row else ''} sums to {float(pi.sum(-1)[row]):.6g}, not 1 "
+                         f"(tolerance {tol:g}); normalize it over the last dimension")
+    return pi
 
 
 def regularized_exploitability(game: PreferenceGame, pi: torch.Tensor) -> torch.Tensor:

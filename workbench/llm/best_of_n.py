@@ -23,6 +23,7 @@ import torch
 
 from workbench.llm.policy import Policy
 from workbench.llm.sampling import sample
+from workbench.metrics import check_distribution
 
 
 def reward_order(rewards: torch.Tensor) -> torch.Tensor:
@@ -38,18 +39,19 @@ def best_of_n_distribution(mu: torch.Tensor, rewards: torch.Tensor, n: int) -> t
     """Exact law of the best of ``n`` i.i.d. draws from ``mu`` under ``rewards``, ``(X, n_resp)``.
 
     Args:
-        mu: ``(X, n_resp)`` reference distribution per prompt (normalized here).
+        mu: ``(X, n_resp)`` reference distribution per prompt (rows summing to 1, checked).
         rewards: ``(X, n_resp)`` reward of every response (ties go to the lower index).
         n: number of draws, ``>= 1``.
     """
     if isinstance(n, bool) or int(n) != n or n < 1:
         raise ValueError(f"best_of_n_distribution: n must be an integer >= 1; got {n!r}")
-    if mu.shape != rewards.shape:
-        raise ValueError(f"best_of_n_distribution: mu {tuple(mu.shape)} and rewards {tuple(rewards.shape)} "
-                         "differ in shape")
-    if bool((mu < 0).any()):
-        raise ValueError(f"best_of_n_distribution: mu has a negative entry {float(mu.min())!r}")
-    mu = mu / mu.sum(-1, keepdim=True)
+    check_distribution(mu, name="mu", where="best_of_n_distribution")
+    if not isinstance(rewards, torch.Tensor) or rewards.shape != mu.shape:
+        raise ValueError(f"best_of_n_distribution: rewards must be a tensor of mu's shape {tuple(mu.shape)}; got "
+                         f"{tuple(rewards.shape) if isinstance(rewards, torch.Tensor) else type(rewards).__name__}")
+    if not bool(torch.isfinite(rewards).all()):
+        raise ValueError("best_of_n_distribution: rewards has a non-finite entry")
+    mu = mu / mu.sum(-1, keepdim=True)  # remove the round-off that check_distribution tolerates
     order = reward_order(rewards)  # (X, n_resp) worst .. best
     mu_s = mu.gather(-1, order)  # (X, n_resp)
     F = mu_s.cumsum(-1).clamp(max=1.0)  # (X, n_resp) CDF in reward order
