@@ -222,7 +222,8 @@ def run_ours(a, device, dtype, timers: Timers) -> dict:
     if a.variant == "before":
         timers.wrap(sampling, "sample", "sampling: y, y' (mixture)")
     timers.wrap(judge, "prob", "judge (reward model)")
-    timers.wrap(sampling._Stream, "__call__", "  of which model forwards (KV cache)")
+    for attr in ("__call__", "prefill"):  # the decoding loop's forwards
+        timers.wrap(sampling._Forward, attr, "  of which model forwards (KV cache)")
     timers.wrap(policy, "decode", "  of which decode to text")
 
     params = [p for _, p in policy.trainable()]

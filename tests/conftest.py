@@ -26,7 +26,7 @@ def task():
 @pytest.fixture(scope="module")
 def loaded(task):
     """The cached tiny reference model with fresh LoRA adapters, loaded once per module, and its initial weights."""
-    from workbench.llm.policy import load_policy
+    from workbench.llm.models import load_policy
 
     torch.set_num_threads(1)
     pol = load_policy("tiny", device="cpu", seed=0).constrain(task.words)

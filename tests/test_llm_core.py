@@ -11,7 +11,7 @@ from workbench.llm.exact import ExactEvaluator, enumerate_logprobs
 from workbench.llm.judges import OracleJudge
 from workbench.llm.loop import LoopConfig, train
 from workbench.llm.nash_md_pg import NashMDPG
-from workbench.llm.policy import load_policy
+from workbench.llm.models import load_policy
 from workbench.llm.sampling import mixture_logprobs, sample
 from workbench.llm.task import RPSTask
 

@@ -15,7 +15,7 @@ from workbench.llm.exact import ExactEvaluator
 from workbench.llm.judges import OracleJudge
 from workbench.llm.loop import LoopConfig
 from workbench.llm.nash_md_pg import NashMDPG, self_play
-from workbench.llm.policy import load_policy
+from workbench.llm.models import load_policy
 from workbench.llm.task import RPSTask
 from workbench.plots import llm as plots
 from workbench.results import check_frame

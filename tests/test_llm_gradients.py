@@ -36,7 +36,7 @@ from workbench.llm.models import TinyLMConfig
 from workbench.llm.nash_ema_pg import NashEMAPG, NashEMAState
 from workbench.llm.nash_md_pg import NashMDPG, pg_advantage, pg_loss, self_play
 from workbench.llm.nash_mp import NashMPPG, NashMPState, prox_advantage
-from workbench.llm.policy import load_policy
+from workbench.llm.models import load_policy
 from workbench.llm.rlhf import RLOO, kl_penalized_reward
 
 N_PER_PROMPT = 400_000  # sampled responses per prompt

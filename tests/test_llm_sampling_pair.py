@@ -6,8 +6,8 @@ import torch
 
 from workbench.device import make_generator
 from workbench.llm.exact import enumerate_logprobs
-from workbench.llm.policy import load_policy
-from workbench.llm.sampling import sample_pair
+from workbench.llm.models import load_policy
+from workbench.llm.sampling import draw, sample_pair
 from workbench.llm.task import RPSTask
 
 
@@ -152,18 +152,28 @@ def test_free_text_halves_stop_at_eos_and_are_trimmed(task):
     assert ref.shape == ys.response_ids.shape and (ref[ys.response_mask == 0] == 0).all()
 
 
-def test_fast_reference_switch_is_peft_disable_adapter(task):
-    policy = perturbed(task, "lora", scale=0.3)
-    ids = policy.encode_prompts(task.prompts)[0]
+def test_draw_follows_the_row_laws_and_refuses_a_row_that_is_not_a_distribution():
+    probs = torch.tensor([[0.0, 2.0, 0.0, 6.0], [1.0, 1.0, 1.0, 1.0]])  # unnormalized rows
+    idx = torch.stack([draw(probs, make_generator(k)) for k in range(2000)])  # (N, 2)
+    assert set(idx[:, 0].tolist()) == {1, 3}  # zero-probability entries are never drawn
+    assert abs(float((idx[:, 0] == 3).double().mean()) - 0.75) < 0.04  # 4 standard errors
+    for bad, what in ((float("nan"), "nan"), (float("inf"), "inf")):
+        rows = probs.clone()
+        rows[1, 2] = bad
+        with pytest.raises(ValueError, match=rf"draw: row 1 of the sampling probabilities is not a distribution \(sum {what}"):
+            draw(rows)
+    with pytest.raises(ValueError, match=r"draw: row 0 .* \(sum 0.0"):
+        draw(torch.zeros(1, 4))
+    with pytest.raises(ValueError, match=r"draw: row 0 .* min -1.0"):
+        draw(torch.tensor([[2.0, -1.0, 1.0]]))
+
+
+def test_a_policy_with_non_finite_weights_fails_to_sample_naming_the_row(task):
+    policy = load_policy("tiny", device="cpu").constrain(task.words)
     with torch.no_grad():
-        on = policy.model(input_ids=ids).logits
-        with policy.model.disable_adapter():
-            slow = policy.model(input_ids=ids).logits
-        with policy.reference() as model:
-            fast = model(input_ids=ids).logits
-        again = policy.model(input_ids=ids).logits
-    assert torch.equal(fast, slow)
-    assert torch.equal(again, on) and (on - slow).abs().max() > 0.1  # switched back on afterwards
+        next(p for n, p in policy.trainable() if "down_proj.lora_B" in n).fill_(float("nan"))  # diverged weights
+    with pytest.raises(ValueError, match="draw: row 0 of the sampling probabilities is not a distribution"):
+        sample_pair(policy, task.prompts, task.length, mixture=0.5, generator=make_generator(0))
 
 
 def test_sample_pair_errors_name_the_argument(task):

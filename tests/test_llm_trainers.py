@@ -5,11 +5,12 @@ import pytest
 import torch
 
 from workbench.llm.judges import OracleJudge, bt_oracle_judge
+from workbench.llm.checkpoint import load_checkpoint
 from workbench.llm.loop import LoopConfig, train
 from workbench.llm.nash_ema_pg import NashEMAPG, NashEMAState
 from workbench.llm.nash_md_pg import NashMDPG, self_play
 from workbench.llm.nash_mp import NashMPPG, NashMPState
-from workbench.llm.policy import load_policy
+from workbench.llm.models import load_policy
 from workbench.llm.rlhf import RLOO
 
 STEPS, BATCH = 4, 3
@@ -69,7 +70,7 @@ def test_nash_mp_resume_mid_phase_matches_an_uninterrupted_run(task, tmp_path, k
     ckpt = tmp_path / "run.pt"
     with pytest.raises(KeyboardInterrupt):  # dies during step 5, after the step-4 checkpoint
         train(trainer, fresh(task), killed_judge(task, kill_at=5), task.prompts, cfg, checkpoint=ckpt, progress=False)
-    saved = torch.load(ckpt, weights_only=False)["trainer_state"]
+    saved = load_checkpoint(ckpt)["trainer_state"]
     assert (saved.phase, saved.inner, saved.outer) == ("full", 1, 0) and saved.half is not None
     pol3 = fresh(task)
     resumed = train(trainer, pol3, OracleJudge(task), task.prompts, cfg, checkpoint=ckpt, resume=True,

@@ -19,12 +19,12 @@ from workbench.llm.dpo import OfflineDPO
 from workbench.llm.exact import ExactEvaluator, enumerate_logprobs
 from workbench.llm.judges import OracleJudge, RewardJudge, bt_oracle_judge, bt_oracle_rewards
 from workbench.llm.loop import LoopConfig, StepOut, TrainRun, train
-from workbench.llm.models import TinyLMConfig
 from workbench.llm.nash_ema_pg import NashEMAPG
 from workbench.llm.nash_md_pg import NashMDPG, self_play
 from workbench.llm.nash_mp import NashMPPG
 from workbench.llm.online_dpo import OnlineDPO
-from workbench.llm.policy import Policy, load_policy
+from workbench.llm.models import TinyLMConfig, load_policy
+from workbench.llm.policy import Policy
 from workbench.llm.rlhf import RLOO
 from workbench.llm.rso import RSODPO
 from workbench.llm.sampling import Rollout, sample

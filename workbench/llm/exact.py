@@ -10,7 +10,6 @@ reference model's exact distribution, the KL-regularized preference game is a ta
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -38,17 +37,6 @@ def _batch(policy: Policy, task: RPSTask):
             resp.repeat(X, 1), torch.ones_like(resp).repeat(X, 1))
 
 
-def _vocab_logprobs(policy: Policy, p_ids, p_mask, r_ids, reference: bool, weights=None) -> torch.Tensor:
-    """Per-position log-probabilities over the vocabulary at the response positions, ``(B, L, V)``."""
-    ids = torch.cat([p_ids, r_ids], 1)
-    mask = torch.cat([p_mask, torch.ones_like(r_ids)], 1)
-    pos = (mask.long().cumsum(-1) - 1).clamp_min(0)
-    ctx = policy.reference() if reference else nullcontext(policy.model)
-    with ctx as model, policy.swapped(None if reference else weights):
-        logits = model(input_ids=ids, attention_mask=mask, position_ids=pos, logits_to_keep=r_ids.shape[1] + 1).logits
-    return policy.token_logprobs(logits[:, :-1])  # (B, L, V)
-
-
 def enumerate_logprobs(
     policy: Policy,
     task: RPSTask,
@@ -66,18 +54,18 @@ def enumerate_logprobs(
     The policy must be constrained to the task's words (``policy.constrain(task.words)``)."""
     if policy.allowed is None:
         policy.constrain(task.words)
-    p_ids, p_mask, r_ids, _ = _batch(policy, task)
+    p_ids, p_mask, r_ids, r_mask = _batch(policy, task)
     out = []
     for s in range(0, r_ids.shape[0], batch_size):
-        sl = slice(s, s + batch_size)
+        batch = (p_ids[s:s + batch_size], p_mask[s:s + batch_size], r_ids[s:s + batch_size], r_mask[s:s + batch_size])
         with torch.enable_grad() if grad else torch.no_grad():
             if mixture is None:
-                logp = _vocab_logprobs(policy, p_ids[sl], p_mask[sl], r_ids[sl], reference, weights)
+                logp = policy.response_logprobs(*batch, reference=reference, weights=weights, vocab=True)  # (b, L, V)
             else:
-                lp_pi = _vocab_logprobs(policy, p_ids[sl], p_mask[sl], r_ids[sl], False, weights)
-                lp_mu = _vocab_logprobs(policy, p_ids[sl], p_mask[sl], r_ids[sl], True)
+                lp_pi = policy.response_logprobs(*batch, weights=weights, vocab=True)  # (b, L, V)
+                lp_mu = policy.response_logprobs(*batch, reference=True, vocab=True)  # (b, L, V)
                 logp = mixture_logprobs(lp_pi, lp_mu, mixture)  # (b, L, V)
-            tok = torch.gather(logp, -1, r_ids[sl].unsqueeze(-1)).squeeze(-1)  # (b, L)
+            tok = torch.gather(logp, -1, batch[2].unsqueeze(-1)).squeeze(-1)  # (b, L)
         out.append(tok.sum(-1))
     return torch.cat(out).reshape(task.n_prompts, task.n)  # (X, n)
 
@@ -107,6 +95,7 @@ class ExactEvaluator:
     def evaluate(self, pi: torch.Tensor) -> dict[str, float]:
         """The tabular lab's metrics of ``pi`` ``(X, n)``, averaged over prompts: ``reg_exploitability``,
         ``exploitability``, ``win_rate_vs_mu``, ``kl_to_mu``, ``kl_to_eq``, ``span_log_ratio``."""
+        pi = metrics.check_distribution(pi, tuple(self.pi_star.shape), where="ExactEvaluator.evaluate")
         out = metrics.evaluate(self.game, pi.to(self.game.P), self.pi_star)
         return {k: float(v.mean()) for k, v in out.items()}
 

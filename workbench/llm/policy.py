@@ -9,6 +9,11 @@ Weights of the trainable part can be snapshotted and temporarily swapped in (``s
 that is how the trainers keep an EMA opponent (Nash-EMA-PG) or Nash-MP's proximal centre ``pi_t`` and half
 step ``pi_{t+1/2}`` without more model copies (with LoRA a snapshot is the adapters only).
 
+Every model forward of the lab goes through :meth:`Policy.logprobs` (current weights, a snapshot, the reference,
+or a mixed batch with per-row adapters; with or without a KV cache): the sampler, the log-probabilities of
+responses and the exact enumeration (:mod:`workbench.llm.exact`) all call it. The peft internals it relies on
+live in :mod:`workbench.llm.adapters`. Policies are loaded by name with :func:`workbench.llm.models.load_policy`.
+
 Conventions (see :mod:`workbench.llm.sampling`): prompts are left-padded ``(B, Tp)``, responses
 right-padded ``(B, Tr)``; a sequence's log-probability is the sum over its response tokens (EOS included
 when generated), each token's distribution renormalized over the allowed tokens when a constraint is set.
@@ -24,7 +29,14 @@ from typing import Iterator, Sequence
 import torch
 from torch import nn
 
-from workbench.device import DeviceLike, resolve_device
+from workbench.llm import adapters
+
+try:  # transformers >= 5.2x names the KV cache ``cache``; earlier releases ``past_key_values``
+    from transformers.modeling_outputs import CausalLMOutputWithPast as _Out
+
+    CACHE_ARG = "cache" if "cache" in _Out.__dataclass_fields__ else "past_key_values"
+except ImportError:  # pragma: no cover
+    CACHE_ARG = "past_key_values"
 
 
 def _contiguous_input(module: nn.Module, args: tuple) -> tuple:
@@ -95,11 +107,22 @@ class Policy(nn.Module):
     def word_ids(self, words: Sequence[str]) -> torch.Tensor:
         """The single token id of each word as it appears after a space, ``(A,)``; raises if a word
         takes several tokens (constrained tasks need one token per word)."""
-        ids = []
+        if isinstance(words, str) or not words:
+            raise ValueError(f"Policy.word_ids: give a list of words (one token each); got {words!r}")
+        ids, unk = [], self.tokenizer.unk_token_id
         for w in words:
+            if not isinstance(w, str) or not w.strip():
+                raise ValueError(f"Policy.word_ids: every word must be a non-empty string; got {w!r}")
             enc = self.tokenizer.encode(" " + w, add_special_tokens=False)
             if len(enc) != 1:
                 raise ValueError(f"Policy.word_ids: {w!r} is {len(enc)} tokens for this tokenizer {enc}; need one")
+            if unk is not None and enc[0] == unk:
+                raise ValueError(f"Policy.word_ids: {w!r} is not in this tokenizer's vocabulary (it maps to the unknown "
+                                 f"token {self.tokenizer.unk_token!r}, id {unk}); choose words the model knows")
+            if enc[0] in ids:
+                other = words[ids.index(enc[0])]
+                raise ValueError(f"Policy.word_ids: {w!r} and {other!r} map to the same token id {enc[0]}; the words "
+                                 f"must be distinct tokens")
             ids.append(enc[0])
         return torch.tensor(ids, dtype=torch.long, device=self.device)
 
@@ -128,79 +151,29 @@ class Policy(nn.Module):
         return out
 
     # ------------------------------------------------------------------ reference and weights
-    def _tuner_layers(self) -> list[nn.Module] | None:
-        """The LoRA layers (found once), or ``None`` when the model has wrappers only peft can switch off."""
-        if not hasattr(self, "_lora_layers"):
-            from peft.tuners.tuners_utils import BaseTunerLayer
-            from peft.utils.other import AuxiliaryTrainingWrapper
+    def _lora_layers(self) -> list[nn.Module] | None:
+        """The LoRA layers (found once; :func:`workbench.llm.adapters.lora_layers`)."""
+        if not hasattr(self, "_layers"):
+            self._layers = adapters.lora_layers(self.model) if self.finetune == "lora" else None
+        return self._layers
 
-            mods = list(self.model.modules())
-            plain = not any(isinstance(m, AuxiliaryTrainingWrapper) for m in mods)
-            self._lora_layers = [m for m in mods if isinstance(m, BaseTunerLayer)] if plain else None
-        return self._lora_layers
+    @property
+    def row_scalable(self) -> bool:
+        """Whether a mixed batch (adapters on in some rows, off in others) runs as a per-row LoRA scaling
+        (:func:`workbench.llm.adapters.rows_on`) rather than peft's own mixed-adapter batch."""
+        return self.finetune == "lora" and adapters.row_scalable(self._lora_layers())
 
     @contextmanager
     def reference(self) -> Iterator[nn.Module]:
-        """The module that computes ``mu``: the model with adapters off (LoRA) or the frozen copy (full).
-
-        With LoRA the adapters are switched off by flipping each LoRA layer's ``disable_adapters`` flag
-        directly: peft's ``disable_adapter()`` context builds a full layer-status report (every module's
-        repr) on each entry, which cost more than the forward itself when the sampler entered it once per
-        token (``benchmarks/bench_llm.py``). The adapters' ``requires_grad`` is left as it is (peft's
-        context clears and restores it): a disabled adapter takes no part in the forward either way."""
+        """The module that computes ``mu``: the model with adapters off (LoRA, by flipping each layer's flag:
+        :func:`workbench.llm.adapters.adapters_off`) or the frozen copy (full fine-tuning)."""
         if self.finetune == "lora":
-            layers = self._tuner_layers()
-            if layers is None:  # modules_to_save and the like: peft's own (slow) switch
-                with self.model.disable_adapter():
-                    yield self.model
-                return
-            saved = [m._disable_adapters for m in layers]
-            try:
-                for m in layers:
-                    m._disable_adapters = True
-                yield self.model
-            finally:
-                for m, s in zip(layers, saved):
-                    m._disable_adapters = s
+            with adapters.adapters_off(self.model, self._lora_layers()) as model:
+                yield model
         elif self.ref_model is not None:
             yield self.ref_model
         else:
             raise RuntimeError("Policy: full fine-tuning without keep_reference has no reference model")
-
-    def _row_scalable(self) -> list[nn.Module] | None:
-        """The LoRA layers when every one is a plain LoRA ``Linear`` with one active adapter (the forward
-        ``base(x) + B(A(x)) * scaling``), else ``None``."""
-        if not hasattr(self, "_scalable"):
-            from peft.tuners.lora.layer import Linear as LoraLinear
-
-            layers = self._tuner_layers() if self.finetune == "lora" else None
-            ok = bool(layers) and all(isinstance(m, LoraLinear) and not m.lora_variant and len(m.active_adapters) == 1
-                                      for m in layers)
-            self._scalable = layers if ok else None
-        return self._scalable
-
-    @contextmanager
-    def adapter_rows(self, on: torch.Tensor) -> Iterator[bool]:
-        """One forward in which row ``r`` of the batch has the adapters on iff ``on[r]`` (LoRA): each layer's
-        LoRA scaling becomes a per-row factor ``(R, 1, 1)``, ``scaling * on``, so reference rows add zero.
-        The same outputs as peft's mixed-adapter batch (``adapter_names``, ``"__base__"`` rows) without its
-        per-layer sub-batch gathers and scatters. Yields ``False`` (nothing changed) when the model has other
-        tuner layers; the caller then uses ``adapter_names``."""
-        layers = self._row_scalable()
-        if layers is None:
-            yield False
-            return
-        saved = []
-        try:
-            for m in layers:
-                name = m.active_adapters[0]
-                w = m.lora_B[name].weight
-                saved.append((m, name, m.scaling[name]))
-                m.scaling[name] = on.to(device=w.device, dtype=w.dtype)[:, None, None] * m.scaling[name]  # (R, 1, 1)
-            yield True
-        finally:
-            for m, name, sc in saved:
-                m.scaling[name] = sc
 
     def trainable(self) -> list[tuple[str, nn.Parameter]]:
         return [(n, p) for n, p in self.model.named_parameters() if p.requires_grad]
@@ -230,7 +203,7 @@ class Policy(nn.Module):
             for n, d in saved.items():
                 params[n].data = d
 
-    # ------------------------------------------------------------------ forward pieces
+    # ------------------------------------------------------------------ the forward
     def token_logprobs(self, logits: torch.Tensor) -> torch.Tensor:
         """Log-softmax over the vocabulary, or over the allowed tokens (others -inf), ``(..., V)``."""
         logits = logits.float()
@@ -239,6 +212,51 @@ class Policy(nn.Module):
             mask[..., self.allowed] = 0.0
             logits = logits + mask
         return torch.log_softmax(logits, dim=-1)
+
+    def logprobs(
+        self,
+        ids: torch.Tensor,
+        mask: torch.Tensor,
+        pos: torch.Tensor | None = None,
+        *,
+        reference: bool = False,
+        weights: dict[str, torch.Tensor] | None = None,
+        on: torch.Tensor | None = None,
+        keep: int = 1,
+        cache=None,
+        use_cache: bool = False,
+    ) -> tuple[torch.Tensor, object]:
+        """The one model forward: log-probabilities of the next token at the last ``keep`` positions,
+        ``(B, keep, V)`` (renormalized over the allowed tokens), and the KV cache (``None`` unless ``use_cache``).
+
+        Args:
+            ids, mask: ``(B, T)`` token ids and attention mask (left padding), the new tokens only when ``cache``
+                holds the earlier ones.
+            pos: ``(B, T)`` positions; default: counted from the mask, skipping the left padding.
+            reference: the reference ``mu`` (adapters off, or the frozen copy), without grad.
+            weights: a snapshot of the trainable weights swapped in for this forward (not with ``reference``).
+            on: ``(B,)`` booleans, LoRA only: row ``r`` with the adapters on iff ``on[r]`` (policy and
+                reference rows in one batch), as a per-row scaling when :attr:`row_scalable`, else peft's
+                mixed-adapter batch (the model must be in eval mode).
+            keep: positions whose logits are computed (``logits_to_keep``).
+            cache, use_cache: the KV cache to continue and whether to return the updated one.
+        """
+        if pos is None:
+            pos = (mask.long().cumsum(-1) - 1).clamp_min(0)  # (B, T) positions that skip the left padding
+        extra = {"use_cache": use_cache, **({CACHE_ARG: cache} if use_cache else {})}
+        rows = nullcontext()
+        if on is not None:
+            if self.finetune != "lora" or reference:
+                raise ValueError("Policy.logprobs: on= (per-row adapters) needs a LoRA policy and reference=False")
+            if self.row_scalable:
+                rows = adapters.rows_on(self._lora_layers(), on)
+            else:
+                extra["adapter_names"] = adapters.adapter_names(self.model, on)
+        ctx = self.reference() if reference else nullcontext(self.model)
+        with ctx as model, self.swapped(None if reference else weights), rows:
+            with torch.no_grad() if reference else nullcontext():
+                out = model(input_ids=ids, attention_mask=mask, position_ids=pos, logits_to_keep=keep, **extra)
+        return self.token_logprobs(out.logits), (getattr(out, CACHE_ARG) if use_cache else None)  # (B, keep, V)
 
     def response_logprobs(
         self,
@@ -249,40 +267,18 @@ class Policy(nn.Module):
         *,
         reference: bool = False,
         weights: dict[str, torch.Tensor] | None = None,
+        vocab: bool = False,
     ) -> torch.Tensor:
-        """Per-token log-probabilities of the responses, ``(B, Tr)`` (0 at padding), one forward.
+        """Per-token log-probabilities of the responses, ``(B, Tr)`` (0 at padding), one forward
+        (:meth:`logprobs`); ``vocab=True`` returns the whole next-token distributions ``(B, Tr, V)`` instead.
 
         ``reference=True`` scores under ``mu`` (no grad); ``weights`` scores under a snapshot."""
         ids = torch.cat([prompt_ids, response_ids], 1)  # (B, T)
         mask = torch.cat([prompt_mask, response_mask], 1)  # (B, T)
-        pos = (mask.long().cumsum(-1) - 1).clamp_min(0)  # (B, T) positions that skip the left padding
         Tr = response_ids.shape[1]
-        ctx = self.reference() if reference else nullcontext(self.model)
-        with ctx as model, self.swapped(None if reference else weights):
-            with torch.no_grad() if reference else nullcontext():
-                logits = model(input_ids=ids, attention_mask=mask, position_ids=pos, logits_to_keep=Tr + 1).logits
-        logp = self.token_logprobs(logits[:, :-1])  # (B, Tr, V): position Tp-1+j predicts response token j
+        logp, _ = self.logprobs(ids, mask, reference=reference, weights=weights, keep=Tr + 1)  # (B, Tr + 1, V)
+        logp = logp[:, :-1]  # (B, Tr, V): position Tp-1+j predicts response token j
+        if vocab:
+            return logp
         tok = torch.gather(logp, -1, response_ids.unsqueeze(-1)).squeeze(-1)  # (B, Tr)
         return torch.where(response_mask.bool(), tok, torch.zeros_like(tok))
-
-
-def load_policy(
-    name: str = "tiny",
-    *,
-    finetune: str = "lora",
-    device: DeviceLike = "auto",
-    dtype: torch.dtype | None = None,
-    lora_r: int = 8,
-    tiny=None,
-    cache_dir=None,
-    seed: int = 0,
-) -> Policy:
-    """A :class:`Policy` by name: ``"tiny"`` (built and cached in the project), ``"smollm2"`` or a local
-    checkpoint folder. ``dtype`` defaults to float32 on CPU and bfloat16 on CUDA."""
-    from workbench.llm.models import load_causal_lm, model_path
-
-    dev = resolve_device(device)
-    if dtype is None:
-        dtype = torch.bfloat16 if dev.type == "cuda" else torch.float32
-    model, tok = load_causal_lm(model_path(name, tiny, cache_dir), device=dev, dtype=dtype)
-    return Policy(model, tok, finetune=finetune, lora_r=lora_r, lora_alpha=2 * lora_r, seed=seed)
