@@ -321,3 +321,83 @@ def test_cli_trains_writes_the_csv_atomically_and_resumes(tmp_path, capsys):
     assert "already exists" in capsys.readouterr().err
     assert cli_main([*args[:1], "4", *args[2:], "--resume", "--extend"]) == 0
     assert out.read_text() != first and load_checkpoint(ckpt)["step"] == 4
+
+
+# ---------------------------------------------------------------------------- distributions are checked
+@pytest.mark.parametrize("bad, message", [
+    (lambda pi: pi * 2, r"pi\[0\] sums to 2, not 1"),
+    (lambda pi: pi.T, r"pi has shape \(27, 4\); expected \(4, 27\)"),
+    (lambda pi: torch.where(pi == pi.max(), torch.tensor(float("nan"), dtype=pi.dtype), pi), r"pi\[\d+, \d+\] is nan; probabilities must be finite"),
+    (lambda pi: pi.tolist(), r"pi must be a torch.Tensor"),
+    (lambda pi: (pi > 0.5).long(), r"pi must be a floating tensor"),
+])
+def test_exact_evaluator_refuses_a_non_distribution(policy, task, bad, message):
+    ev = ExactEvaluator.build(policy, task, 0.1)
+    pi = ev.distribution(policy)
+    assert ev.evaluate(pi)["kl_to_mu"] < 1e-9  # the policy still equals mu
+    with pytest.raises((ValueError, TypeError), match=rf"ExactEvaluator.evaluate: {message}"):
+        ev.evaluate(bad(pi))
+
+
+def test_best_of_n_refuses_a_non_distribution_and_bad_rewards():
+    from workbench.llm.best_of_n import best_of_n_distribution
+
+    mu = torch.tensor([[0.2, 0.3, 0.5]])
+    r = torch.tensor([[0.0, 1.0, 2.0]])
+    assert torch.allclose(best_of_n_distribution(mu, r, 2).sum(-1), torch.ones(1))
+    with pytest.raises(ValueError, match=r"best_of_n_distribution: mu\[0\] sums to 1.5"):
+        best_of_n_distribution(mu * 1.5, r, 2)
+    with pytest.raises(ValueError, match=r"best_of_n_distribution: mu\[0, 1\] = -0.3 is negative"):
+        best_of_n_distribution(torch.tensor([[1.0, -0.3, 0.3]]), r, 2)
+    with pytest.raises(ValueError, match=r"rewards must be a tensor of mu's shape \(1, 3\); got \(3,\)"):
+        best_of_n_distribution(mu, r[0], 2)
+    with pytest.raises(ValueError, match=r"rewards has a non-finite entry"):
+        best_of_n_distribution(mu, torch.tensor([[0.0, float("inf"), 1.0]]), 2)
+
+
+# ---------------------------------------------------------------------------- words and model folders
+@pytest.mark.parametrize("words, message", [
+    (["rock", "banana", "paper"], r"'banana' is not in this tokenizer's vocabulary \(it maps to the unknown token"),
+    (["rock", "rock"], r"'rock' and 'rock' map to the same token id"),
+    (["rock paper"], r"'rock paper' is 2 tokens"),
+    ([], r"give a list of words"),
+    ("rock", r"give a list of words"),
+])
+def test_constrained_words_must_be_distinct_known_single_tokens(policy, words, message):
+    with pytest.raises(ValueError, match=rf"Policy.word_ids: {message}"):
+        policy.constrain(words)
+
+
+@pytest.fixture
+def tiny_folder(tmp_path):
+    import shutil
+
+    from workbench.llm.models import model_path
+
+    dst = tmp_path / "model"
+    shutil.copytree(model_path("tiny"), dst)
+    return dst
+
+
+def test_a_model_folder_without_tokenizer_with_truncated_weights_or_without_head_is_refused(tiny_folder, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    from workbench.llm.models import load_causal_lm
+
+    load_causal_lm(tiny_folder, device="cpu")  # the intact copy loads
+    (tiny_folder / "tokenizer.json").rename(tmp_path / "tokenizer.json")
+    with pytest.raises(FileNotFoundError, match=r"model has no tokenizer \(none of tokenizer.json"):
+        load_policy(str(tiny_folder), device="cpu")
+    (tmp_path / "tokenizer.json").rename(tiny_folder / "tokenizer.json")
+    weights = tiny_folder / "model.safetensors"
+    data = weights.read_bytes()
+    weights.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=r"model/model.safetensors is truncated or damaged"):
+        load_policy(str(tiny_folder), device="cpu")
+    weights.write_bytes(data)
+    backbone = tmp_path / "backbone"  # a preference model's backbone: the decoder without its LM head
+    AutoModelForCausalLM.from_pretrained(str(tiny_folder)).model.save_pretrained(str(backbone))
+    (backbone / "tokenizer.json").write_bytes((tiny_folder / "tokenizer.json").read_bytes())
+    with pytest.raises(ValueError, match=r"holds a LlamaModel without a language-model head"):
+        load_policy(str(backbone), device="cpu")
+    assert cli_main(["--model", str(backbone), "--steps", "2", "--eval-every", "2"]) == 2
