@@ -219,5 +219,5 @@ def test_run_cli_rejects_a_malformed_hyperparameter():
     from workbench.llm.run import _hyper
 
     assert _hyper(["mixture=0.25", "name=x"]) == {"mixture": 0.25, "name": "x"}
-    with pytest.raises(SystemExit, match=r"--hyper expects KEY=VALUE; got 'mixture'"):
+    with pytest.raises(ValueError, match=r"--hyper expects KEY=VALUE; got 'mixture'"):
         _hyper(["mixture"])

@@ -401,3 +401,20 @@ def test_a_model_folder_without_tokenizer_with_truncated_weights_or_without_head
     with pytest.raises(ValueError, match=r"holds a LlamaModel without a language-model head"):
         load_policy(str(backbone), device="cpu")
     assert cli_main(["--model", str(backbone), "--steps", "2", "--eval-every", "2"]) == 2
+
+
+def test_weights_of_the_wrong_shape_or_names_are_refused(policy, task, judge):
+    good = policy.snapshot()
+    name = next(iter(good))
+    flat = {**good, name: good[name][:1]}  # (1, d) would broadcast into (r, d) through copy_
+    with pytest.raises(ValueError, match=rf"Policy.load_snapshot: weight '{name}' has shape \(1, "):
+        policy.load_snapshot(flat)
+    with pytest.raises(KeyError, match=r"missing: \['"):
+        policy.load_snapshot({k: v for k, v in good.items() if k != name})
+    with pytest.raises(ValueError, match=r"Policy.swapped: weight"):
+        with policy.swapped(flat):
+            pass
+    other = load_policy("tiny", seed=0, lora_r=4).constrain(task.words).snapshot()
+    with pytest.raises(ValueError, match=r"has shape \(4, "):  # a rank-4 run's final weights into a rank-8 policy
+        policy.load_snapshot(other)
+    assert all(torch.equal(a, b) for a, b in zip(policy.snapshot().values(), good.values()))  # nothing changed

@@ -182,7 +182,26 @@ class Policy(nn.Module):
         """A detached copy of the trainable weights (the adapters with LoRA)."""
         return {n: p.detach().clone() for n, p in self.trainable()}
 
+    def check_snapshot(self, weights, *, complete: bool = True, where: str = "Policy.load_snapshot") -> None:
+        """Refuse a snapshot that does not fit the trainable weights: not a dict of tensors, an unknown or (with
+        ``complete``) missing name, or a tensor of another shape (``copy_`` would broadcast it silently)."""
+        if not isinstance(weights, dict):
+            raise TypeError(f"{where}: weights must be a dict name -> tensor (Policy.snapshot()); got "
+                            f"{type(weights).__name__}")
+        params = dict(self.trainable())
+        unknown = sorted(set(weights) - set(params))
+        missing = sorted(set(params) - set(weights)) if complete else []
+        if unknown or missing:
+            raise KeyError(f"{where}: the snapshot does not fit this policy's trainable weights (unknown: "
+                           f"{unknown[:3]}, missing: {missing[:3]}); was it taken from another model, LoRA rank or "
+                           f"fine-tuning mode?")
+        for n, w in weights.items():
+            if not isinstance(w, torch.Tensor) or w.shape != params[n].shape:
+                got = tuple(w.shape) if isinstance(w, torch.Tensor) else type(w).__name__
+                raise ValueError(f"{where}: weight {n!r} has shape {got}; this policy's is {tuple(params[n].shape)}")
+
     def load_snapshot(self, weights: dict[str, torch.Tensor]) -> None:
+        self.check_snapshot(weights)
         with torch.no_grad():
             for n, p in self.trainable():
                 p.copy_(weights[n])
@@ -193,6 +212,7 @@ class Policy(nn.Module):
         if weights is None:
             yield self
             return
+        self.check_snapshot(weights, complete=False, where="Policy.swapped")
         params = dict(self.trainable())
         saved = {n: params[n].data for n in weights}
         try:

@@ -124,8 +124,6 @@ def _hyper(pairs: list[str]) -> dict:
         if key == "beta":
             raise UsageError("--hyper beta=... is refused: beta is the game's, set it with --beta (the trainer and "
                              "the exact evaluator then share it)")
-        if key == "name":
-            raise UsageError("--hyper name=... is refused: the trainer's name labels its rows; choose --trainer")
         if key in out:
             raise UsageError(f"--hyper {key} given twice; give it once")
         try:
