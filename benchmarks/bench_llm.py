@@ -166,7 +166,7 @@ def before_loss(self, policy, judge, prompts, state, ctx):
     """Nash-MD-PG's step as it was before the speed work (two sampling loops, three forwards per token,
     a second forward over prompt + response for ``log mu(y)``), kept here to measure the levers."""
     from workbench.llm.loop import StepOut
-    from workbench.llm.nash_md_pg import pg_advantage, pg_loss, sequence_logprobs
+    from workbench.llm.losses import pg_advantage, pg_loss, sequence_logprobs
     from workbench.llm.sampling import sample
 
     ys = sample(policy, prompts, ctx.config.max_new_tokens, temperature=ctx.config.temperature, generator=ctx.generator)

@@ -10,7 +10,7 @@ import torch
 from workbench.device import make_generator
 from workbench.games import gibbs, kl
 from workbench.llm.best_of_n import best_candidate, best_of_n_distribution, sample_best_of_n
-from workbench.llm.dpo import dpo_loss, dpo_margin
+from workbench.llm.losses import dpo_loss, dpo_margin
 from workbench.llm.exact import enumerate_logprobs
 from workbench.llm.judges import bt_oracle_judge, bt_oracle_rewards
 from workbench.llm.loop import LoopConfig, StepContext, train

@@ -9,11 +9,10 @@ import pytest
 import torch
 
 from workbench.device import make_generator
-from workbench.llm.dpo import (
-    OfflineDPO, PairSet, dpo_loss, dpo_margin, draw_labels, rollout_from_texts, rps_comparisons_csv,
-)
+from workbench.llm.dpo import OfflineDPO, PairSet, rollout_from_texts, rps_comparisons_csv
 from workbench.llm.exact import enumerate_logprobs
 from workbench.llm.judges import OracleJudge
+from workbench.llm.losses import dpo_loss, dpo_margin, draw_labels
 from workbench.llm.loop import LoopConfig, StepContext, train
 from workbench.llm.online_dpo import OnlineDPO
 from workbench.prefdata import load_comparisons

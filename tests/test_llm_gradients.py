@@ -32,12 +32,12 @@ import torch
 from workbench.device import make_generator
 from workbench.llm.exact import enumerate_logprobs
 from workbench.llm.judges import bt_oracle_rewards
-from workbench.llm.models import TinyLMConfig
+from workbench.llm.losses import kl_penalized_reward, pg_advantage, pg_loss, prox_advantage
+from workbench.llm.models import TinyLMConfig, load_policy
 from workbench.llm.nash_ema_pg import NashEMAPG, NashEMAState
-from workbench.llm.nash_md_pg import NashMDPG, pg_advantage, pg_loss, self_play
-from workbench.llm.nash_mp import NashMPPG, NashMPState, prox_advantage
-from workbench.llm.models import load_policy
-from workbench.llm.rlhf import RLOO, kl_penalized_reward
+from workbench.llm.nash_md_pg import NashMDPG, self_play
+from workbench.llm.nash_mp import NashMPPG, NashMPState
+from workbench.llm.rlhf import RLOO
 
 N_PER_PROMPT = 400_000  # sampled responses per prompt
 GROUPS = 16  # group means for the standard error

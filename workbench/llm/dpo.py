@@ -17,8 +17,8 @@ generator and costs no new preference query (the set's size is the cost). :func:
 a set for the enumerable task (responses from the reference, labels the oracle's Bernoulli draws) and
 :func:`rps_comparisons_csv` writes it as CSV and reads it back through :mod:`workbench.prefdata`.
 
-The loss pieces (:func:`dpo_margin`, :func:`dpo_loss`, :func:`draw_labels`, :func:`pair_logprobs`) are
-shared by :mod:`workbench.llm.online_dpo` and the RSO-DPO trainer of :mod:`workbench.llm.best_of_n`.
+The loss pieces (``dpo_margin``, ``dpo_loss``, ``draw_labels``, ``dpo_step_out``) live in
+:mod:`workbench.llm.losses`, shared with :mod:`workbench.llm.online_dpo` and :mod:`workbench.llm.rso`.
 """
 
 from __future__ import annotations
@@ -31,99 +31,17 @@ from typing import ClassVar, Sequence
 
 import pandas as pd
 import torch
-import torch.nn.functional as F
 
 from workbench.io import atomic_write_text
+from workbench.llm.exact import task_prompts
 from workbench.llm.loop import StepContext, StepOut
+from workbench.llm.losses import check_beta, dpo_step_out
 from workbench.llm.policy import Policy
 from workbench.llm.sampling import Rollout, sample
 from workbench.llm.task import RPSTask
 from workbench.prefdata import Comparisons, load_comparisons
 
-LABEL_MODES = ("bernoulli", "soft", "hard")
-
-
-# ---------------------------------------------------------------------------- loss pieces
-def dpo_margin(logp_a: torch.Tensor, logp_ref_a: torch.Tensor, logp_b: torch.Tensor, logp_ref_b: torch.Tensor,
-               beta: float) -> torch.Tensor:
-    """``h = beta [(log pi(y_a) - log mu(y_a)) - (log pi(y_b) - log mu(y_b))]``, ``(B,)`` (grad through pi)."""
-    return beta * ((logp_a - logp_ref_a) - (logp_b - logp_ref_b))  # (B,)
-
-
-def dpo_loss(margin: torch.Tensor, label: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
-    """``-[l log sigmoid(h) + (1 - l) log sigmoid(-h)]`` with ``l = P(y_a ≻ y_b)`` in [0, 1] (hard or soft).
-
-    ``reduction="mean"`` gives a scalar, ``"none"`` the per-pair losses ``(B,)``."""
-    label = torch.as_tensor(label).to(margin)
-    if label.shape != margin.shape:
-        raise ValueError(f"dpo_loss: label shape {tuple(label.shape)} differs from margin shape {tuple(margin.shape)}")
-    if label.numel() and not bool(((label >= 0) & (label <= 1)).all()):
-        bad = label[~((label >= 0) & (label <= 1))][0]
-        raise ValueError(f"dpo_loss: labels must lie in [0, 1] (P(y_a ≻ y_b)); got {float(bad)!r}")
-    per = -(label * F.logsigmoid(margin) + (1 - label) * F.logsigmoid(-margin))  # (B,)
-    if reduction == "none":
-        return per
-    if reduction == "mean":
-        return per.mean()
-    raise ValueError(f"dpo_loss: reduction must be 'mean' or 'none'; got {reduction!r}")
-
-
-def draw_labels(pref: torch.Tensor, mode: str, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Labels from the judge's ``P(y_a ≻ y_b)`` ``(B,)``: ``"bernoulli"`` draws ``1[u < P]`` with ``generator``
-    (a human's vote), ``"soft"`` keeps ``P`` (same expected gradient, less noise), ``"hard"`` is
-    ``1[P > 1/2]`` (1/2 on ties, the reward-ranking label of RSO)."""
-    if mode == "bernoulli":
-        return torch.bernoulli(pref, generator=generator)  # (B,)
-    if mode == "soft":
-        return pref
-    if mode == "hard":
-        return (pref > 0.5).to(pref) + 0.5 * (pref == 0.5).to(pref)  # (B,)
-    raise ValueError(f"draw_labels: mode must be one of {LABEL_MODES}; got {mode!r}")
-
-
-def _right_pad(ids: torch.Tensor, width: int, value: int) -> torch.Tensor:
-    return F.pad(ids, (0, width - ids.shape[1]), value=value)  # (B, width)
-
-
-def pair_rollout(ra: Rollout, rb: Rollout, pad_id: int) -> Rollout:
-    """The two sides of ``B`` pairs (same prompts) stacked into one batch of ``2B`` rows (a first, then b)."""
-    if ra.prompts != rb.prompts:
-        raise ValueError("pair_rollout: both sides of a pair must have the same prompts")
-    width = max(ra.response_ids.shape[1], rb.response_ids.shape[1])
-    return Rollout(
-        ra.prompts + rb.prompts,
-        torch.cat([ra.prompt_ids, rb.prompt_ids]), torch.cat([ra.prompt_mask, rb.prompt_mask]),  # (2B, Tp)
-        torch.cat([_right_pad(ra.response_ids, width, pad_id), _right_pad(rb.response_ids, width, pad_id)]),
-        torch.cat([_right_pad(ra.response_mask, width, 0), _right_pad(rb.response_mask, width, 0)]),  # (2B, Tr)
-        ra.responses + rb.responses,
-    )
-
-
-def pair_logprobs(policy: Policy, ra: Rollout, rb: Rollout) -> tuple[torch.Tensor, ...]:
-    """``(log pi(y_a), log mu(y_a), log pi(y_b), log mu(y_b))``, each ``(B,)``: one policy forward (grad) and one
-    reference forward over the ``2B`` stacked responses."""
-    both = pair_rollout(ra, rb, policy.tokenizer.pad_token_id)
-    args = (both.prompt_ids, both.prompt_mask, both.response_ids, both.response_mask)
-    logp = policy.response_logprobs(*args).sum(-1)  # (2B,)
-    logp_ref = policy.response_logprobs(*args, reference=True).sum(-1)  # (2B,)
-    B = len(ra)
-    return logp[:B], logp_ref[:B], logp[B:], logp_ref[B:]
-
-
-def dpo_step_out(policy: Policy, ra: Rollout, rb: Rollout, label: torch.Tensor, beta: float, *, queries: int,
-                 tokens: int, stats: dict[str, float] | None = None) -> StepOut:
-    """The DPO loss of the pairs ``(ra, rb)`` with labels ``P(a ≻ b)`` ``(B,)`` and its diagnostics."""
-    lpa, lra, lpb, lrb = pair_logprobs(policy, ra, rb)
-    margin = dpo_margin(lpa, lra, lpb, lrb, beta)  # (B,)
-    label = label.to(margin)
-    agree = ((margin.detach() > 0) == (label > 0.5)).float()[label != 0.5]  # implicit-reward accuracy
-    # log_ratio: mean log(pi / mu) of the pair's responses (a KL(pi || mu) estimate when they come from pi)
-    out = {"margin": float(margin.detach().mean()), "label_mean": float(label.mean()),
-           "reward_accuracy": float(agree.mean()) if agree.numel() else float("nan"),
-           "log_ratio": float(0.5 * ((lpa.detach() - lra) + (lpb.detach() - lrb)).mean()), **(stats or {})}
-    return StepOut(dpo_loss(margin, label), queries=queries, tokens=tokens, stats=out)
-
-
+# ---------------------------------------------------------------------------- the fixed comparison set
 def rollout_from_texts(policy: Policy, prompts: Sequence[str], responses: Sequence[str]) -> Rollout:
     """Encode given (prompt, response) texts as a :class:`Rollout`: prompts left-padded as the sampler does,
     each response tokenized as ``" " + text`` (as a constrained word follows the prompt) and followed by EOS
@@ -146,7 +64,6 @@ def rollout_from_texts(policy: Policy, prompts: Sequence[str], responses: Sequen
                    [r.strip() for r in responses])
 
 
-# ---------------------------------------------------------------------------- the fixed comparison set
 class PairSet:
     """An immutable comparison set ``(prompt, response_a, response_b, label)`` named by its content hash.
 
@@ -207,13 +124,9 @@ class OfflineDPO:
         if not isinstance(self.data, PairSet):
             raise TypeError(f"{self.name}: data must be a workbench.prefdata.Comparisons or a PairSet; "
                             f"got {type(self.data).__name__}")
-        if not (self.beta > 0 and self.beta < float("inf")):
-            raise ValueError(f"{self.name}: beta must be a finite number > 0; got {self.beta!r}")
+        check_beta(self.name, self.beta, positive=True)
         if self.batch_size is not None and self.batch_size < 1:
             raise ValueError(f"{self.name}: batch_size must be >= 1 or None; got {self.batch_size!r}")
-
-    def init(self, policy: Policy) -> None:
-        return None
 
     def loss(self, policy: Policy, judge, prompts: list[str], state, ctx: StepContext) -> StepOut:
         """A minibatch of records drawn with replacement (``prompts`` only sets its size); no preference query is
@@ -231,9 +144,6 @@ class OfflineDPO:
         label = torch.tensor([d.labels[i] for i in idx], dtype=torch.float32, device=policy.device)  # (B,)
         return dpo_step_out(policy, ra, rb, label, self.beta, queries=0, tokens=0)
 
-    def after_step(self, policy: Policy, state):
-        return state
-
 
 # ---------------------------------------------------------------------------- a comparison set for the RPS task
 @torch.no_grad()
@@ -243,8 +153,6 @@ def rps_comparisons(policy: Policy, task: RPSTask, pairs_per_prompt: int, genera
     Bernoulli draw of the oracle's ``P(y_a ≻ y_b | x)`` (kept as ``p_true``, which the CSV schema of
     :func:`rps_comparisons_csv` does not carry); ``pairs_per_prompt`` records for each prompt (``prompts``
     defaults to the task's wording for this policy)."""
-    from workbench.llm.exact import task_prompts
-
     if pairs_per_prompt < 1:
         raise ValueError(f"rps_comparisons: pairs_per_prompt must be >= 1; got {pairs_per_prompt}")
     xs = [p for p in (list(prompts) if prompts is not None else task_prompts(policy, task))

@@ -16,6 +16,9 @@ whose expectation is the exact gradient of ``P(pi_theta ≻ pi_bar) - beta KL(pi
 ``pi_bar`` held fixed (the KL term is the score-function estimator of the KL's gradient, as in
 :mod:`workbench.llm.nash_md_pg`; ``tests/test_llm_gradients.py`` checks it against the exact gradient).
 
+``y`` and ``y'`` are decoded in one loop (:func:`workbench.llm.sampling.sample_pair` with ``weights=ema``), which
+also reads ``log mu(y)`` off the reference's forward: no second reference forward over prompt and response.
+
 **The decay.** An EMA's memory is ``1 / (1 - decay)`` steps. The paper's runs are long (~10k steps) with
 a slow EMA (decay ~0.999, a memory of ~1000 steps): the opponent trails the policy by about a tenth of the
 run. Over the lab's short runs that decay would keep the opponent at (nearly) the initial policy ``mu``
@@ -34,9 +37,9 @@ from typing import NamedTuple
 import torch
 
 from workbench.llm.loop import StepContext, StepOut
-from workbench.llm.nash_md_pg import pg_advantage, pg_loss, sequence_logprobs
+from workbench.llm.losses import check_beta, pg_advantage, pg_loss, sequence_logprobs
 from workbench.llm.policy import Policy
-from workbench.llm.sampling import sample
+from workbench.llm.sampling import sample_pair
 
 
 class NashEMAState(NamedTuple):
@@ -59,8 +62,7 @@ class NashEMAPG:
     name: str = "Nash-EMA-PG"
 
     def __post_init__(self):
-        if not (self.beta >= 0 and self.beta < float("inf")):
-            raise ValueError(f"{self.name}: beta must be a finite number >= 0; got {self.beta!r}")
+        check_beta(self.name, self.beta, positive=False)
         if not 0.0 <= self.decay < 1.0:
             raise ValueError(f"{self.name}: decay must lie in [0, 1) (1 would freeze the opponent at the start); "
                              f"got {self.decay!r}")
@@ -69,18 +71,18 @@ class NashEMAPG:
         return NashEMAState(ema=policy.snapshot())
 
     def opponent(self, state: NashEMAState) -> dict:
-        """Keyword arguments of :func:`~workbench.llm.sampling.sample` (and of
+        """Keyword arguments of :func:`~workbench.llm.sampling.sample_pair` (and of
         :func:`~workbench.llm.exact.enumerate_logprobs`) for the opponent: the EMA weights."""
         return {"weights": state.ema}
 
     def loss(self, policy: Policy, judge, prompts: list[str], state: NashEMAState, ctx: StepContext) -> StepOut:
         cfg = ctx.config
-        ys = sample(policy, prompts, cfg.max_new_tokens, temperature=cfg.temperature, generator=ctx.generator)
-        opp = sample(policy, prompts, cfg.max_new_tokens, temperature=cfg.temperature, generator=ctx.generator,
-                     **self.opponent(state))  # y' ~ pi_bar (no gradient)
+        # y ~ pi_theta and y' ~ pi_bar in one decoding loop; log mu(y) comes from the reference's forward there
+        ys, opp, ref_tok = sample_pair(policy, prompts, cfg.max_new_tokens, temperature=cfg.temperature,
+                                       generator=ctx.generator, **self.opponent(state))
         pref = judge.prob(prompts, ys.responses, opp.responses).to(policy.device).float()  # (B,)
-        logp = sequence_logprobs(policy, ys)  # (B,) with grad
-        logp_ref = sequence_logprobs(policy, ys, reference=True)  # (B,)
+        logp = sequence_logprobs(policy, ys)  # (B,) with grad: the step's one forward with grad
+        logp_ref = ref_tok.sum(-1)  # (B,)
         adv = pg_advantage(pref, logp, logp_ref, self.beta)  # (B,)
         return StepOut(pg_loss(logp, adv), queries=len(prompts), tokens=ys.n_tokens + opp.n_tokens,
                        stats={"pref_vs_opponent": float(pref.mean()),

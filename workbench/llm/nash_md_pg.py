@@ -31,28 +31,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 
 from workbench.llm.loop import StepContext, StepOut
+from workbench.llm.losses import check_beta, pg_advantage, pg_loss, sequence_logprobs
 from workbench.llm.policy import Policy
-from workbench.llm.sampling import Rollout, sample, sample_pair
-
-
-def pg_advantage(pref: torch.Tensor, logp: torch.Tensor, logp_ref: torch.Tensor, beta: float) -> torch.Tensor:
-    """``A = P(y ≻ y') - 1/2 - beta (log pi(y) - log mu(y))``, ``(B,)``, detached (a fixed weight)."""
-    return (pref - 0.5 - beta * (logp - logp_ref)).detach()
-
-
-def pg_loss(logp: torch.Tensor, advantage: torch.Tensor) -> torch.Tensor:
-    """REINFORCE surrogate ``-mean(A * log pi(y))``: its gradient is ``-mean(A grad log pi(y))``."""
-    return -(advantage.detach() * logp).mean()
-
-
-def sequence_logprobs(policy: Policy, rollout: Rollout, *, reference: bool = False, weights=None) -> torch.Tensor:
-    """``log pi(y|x)`` of each rolled-out response, ``(B,)`` (grad unless ``reference``)."""
-    tok = policy.response_logprobs(rollout.prompt_ids, rollout.prompt_mask, rollout.response_ids,
-                                   rollout.response_mask, reference=reference, weights=weights)  # (B, Tr)
-    return tok.sum(-1)
+from workbench.llm.sampling import sample_pair
 
 
 @dataclass(frozen=True)
@@ -64,23 +47,19 @@ class NashMDPG:
     name: str = "Nash-MD-PG"
 
     def __post_init__(self):
-        if not (self.beta >= 0 and self.beta < float("inf")):
-            raise ValueError(f"{self.name}: beta must be a finite number >= 0; got {self.beta!r}")
+        check_beta(self.name, self.beta, positive=False)
         if not 0.0 <= self.mixture <= 1.0:
             raise ValueError(f"{self.name}: mixture must lie in [0, 1]; got {self.mixture!r}")
 
-    def init(self, policy: Policy) -> None:
-        return None
-
-    def opponent(self, policy: Policy, prompts: list[str], state, ctx: StepContext) -> Rollout:
-        """``y' ~ pi^m`` (no gradient)."""
-        return sample(policy, prompts, ctx.config.max_new_tokens, mixture=self.mixture,
-                      temperature=ctx.config.temperature, generator=ctx.generator)
+    def opponent(self, state=None) -> dict:
+        """Keyword arguments of :func:`~workbench.llm.sampling.sample_pair` (and of
+        :func:`~workbench.llm.exact.enumerate_logprobs`) for the opponent: the mixture ``pi^m``."""
+        return {"mixture": self.mixture}
 
     def loss(self, policy: Policy, judge, prompts: list[str], state, ctx: StepContext) -> StepOut:
         # y ~ pi_theta and y' ~ pi^m in one decoding loop; log mu(y) comes from the reference's forward there
-        ys, opp, ref_tok = sample_pair(policy, prompts, ctx.config.max_new_tokens, mixture=self.mixture,
-                                       temperature=ctx.config.temperature, generator=ctx.generator)
+        ys, opp, ref_tok = sample_pair(policy, prompts, ctx.config.max_new_tokens, temperature=ctx.config.temperature,
+                                       generator=ctx.generator, **self.opponent(state))
         pref = judge.prob(prompts, ys.responses, opp.responses).to(policy.device).float()  # (B,)
         logp = sequence_logprobs(policy, ys)  # (B,) with grad: the step's one forward with grad
         logp_ref = ref_tok.sum(-1)  # (B,)
@@ -88,9 +67,6 @@ class NashMDPG:
         kl = float((logp.detach() - logp_ref).mean())
         return StepOut(pg_loss(logp, adv), queries=len(prompts), tokens=ys.n_tokens + opp.n_tokens,
                        stats={"pref_vs_opponent": float(pref.mean()), "kl_estimate": kl})
-
-    def after_step(self, policy: Policy, state):
-        return state
 
 
 def self_play(beta: float = 0.1) -> NashMDPG:

@@ -29,7 +29,9 @@ Bernoulli draw of it: the same expectation.
 The full step's inner optimisation starts from ``pi_{t+1/2}`` (the current weights), not from ``pi_t``:
 both proximal problems have the same centre and differ only in the opponent, so ``pi_{t+1/2}`` is the
 closer warm start, and the loop's optimizer (AdamW, with its moments) runs on uninterrupted. ``M = 1``
-is close to extragradient (EGPO). Cost: one query per prompt per inner step, ``2 M B`` per iteration.
+is close to extragradient (EGPO). Cost: one query per prompt per inner step, ``2 M B`` per iteration;
+``y`` and ``y'`` are decoded in one loop (:func:`workbench.llm.sampling.sample_pair` with the opponent's
+weights), which reads ``log mu(y)`` off the reference's forward; ``log c(y)`` takes one forward without grad.
 
 ``eta`` is a number or a :mod:`workbench.schedules` schedule evaluated at the outer iteration ``t``
 (default :func:`~workbench.schedules.two_beta`, ``eta = 2 beta``, v1 Theorem 1's largest step, which
@@ -45,9 +47,9 @@ from typing import NamedTuple
 import torch
 
 from workbench.llm.loop import StepContext, StepOut
-from workbench.llm.nash_md_pg import pg_loss, sequence_logprobs
+from workbench.llm.losses import check_beta, pg_loss, prox_advantage, sequence_logprobs
 from workbench.llm.policy import Policy
-from workbench.llm.sampling import sample
+from workbench.llm.sampling import sample_pair
 from workbench.schedules import ScalarOrSchedule, Schedule, as_schedule, two_beta
 
 PHASES = ("half", "full")
@@ -63,13 +65,6 @@ class NashMPState(NamedTuple):
     half: dict[str, torch.Tensor] | None  # pi_{t+1/2}'s trainable weights (None during the half phase)
 
 
-def prox_advantage(pref: torch.Tensor, logp: torch.Tensor, logp_ref: torch.Tensor, logp_centre: torch.Tensor,
-                   beta: float, prox_weight: float) -> torch.Tensor:
-    """``A = P - 1/2 - beta (log pi - log mu) - prox_weight (log pi - log c)``, ``(B,)``, detached;
-    ``prox_weight = beta / eta``."""
-    return (pref - 0.5 - beta * (logp - logp_ref) - prox_weight * (logp - logp_centre)).detach()
-
-
 @dataclass(frozen=True)
 class NashMPPG:
     """Hyperparameters: ``beta`` (KL to ``mu``), ``eta`` (proximal step: KL to the centre weighs
@@ -81,9 +76,7 @@ class NashMPPG:
     name: str = "Nash-MP"
 
     def __post_init__(self):
-        if not (self.beta > 0 and self.beta < float("inf")):
-            raise ValueError(f"{self.name}: beta must be a finite number > 0 (the proximal weight is beta / eta); "
-                             f"got {self.beta!r}")
+        check_beta(self.name, self.beta, positive=True)  # the proximal weight is beta / eta
         as_schedule(self.eta, self.name)  # a bad eta fails here, naming the trainer
         if isinstance(self.inner_steps, bool) or int(self.inner_steps) != self.inner_steps or self.inner_steps < 1:
             raise ValueError(f"{self.name}: inner_steps must be an integer >= 1; got {self.inner_steps!r}")
@@ -100,7 +93,7 @@ class NashMPPG:
         return NashMPState(phase="half", inner=0, outer=0, centre=policy.snapshot(), half=None)
 
     def opponent(self, state: NashMPState) -> dict:
-        """Keyword arguments of :func:`~workbench.llm.sampling.sample` (and of
+        """Keyword arguments of :func:`~workbench.llm.sampling.sample_pair` (and of
         :func:`~workbench.llm.exact.enumerate_logprobs`) for the opponent: ``pi_t`` in the half phase,
         ``pi_{t+1/2}`` in the full phase."""
         if state.phase not in PHASES:
@@ -115,12 +108,12 @@ class NashMPPG:
     def loss(self, policy: Policy, judge, prompts: list[str], state: NashMPState, ctx: StepContext) -> StepOut:
         cfg = ctx.config
         eta = self.eta_at(state.outer)
-        ys = sample(policy, prompts, cfg.max_new_tokens, temperature=cfg.temperature, generator=ctx.generator)
-        opp = sample(policy, prompts, cfg.max_new_tokens, temperature=cfg.temperature, generator=ctx.generator,
-                     **self.opponent(state))  # y' ~ o (no gradient)
+        # y ~ pi_theta and y' ~ o in one decoding loop; log mu(y) comes from the reference's forward there
+        ys, opp, ref_tok = sample_pair(policy, prompts, cfg.max_new_tokens, temperature=cfg.temperature,
+                                       generator=ctx.generator, **self.opponent(state))
         pref = judge.prob(prompts, ys.responses, opp.responses).to(policy.device).float()  # (B,)
         logp = sequence_logprobs(policy, ys)  # (B,) with grad
-        logp_ref = sequence_logprobs(policy, ys, reference=True)  # (B,)
+        logp_ref = ref_tok.sum(-1)  # (B,)
         with torch.no_grad():
             logp_centre = sequence_logprobs(policy, ys, weights=state.centre)  # (B,)
         return StepOut(self.surrogate(pref, logp, logp_ref, logp_centre, eta), queries=len(prompts),

@@ -24,10 +24,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 
-from workbench.llm.dpo import LABEL_MODES, draw_labels, dpo_step_out
 from workbench.llm.loop import StepContext, StepOut
+from workbench.llm.losses import LABEL_MODES, check_beta, dpo_step_out, draw_labels
 from workbench.llm.policy import Policy
 from workbench.llm.sampling import Rollout, sample
 
@@ -42,13 +41,9 @@ class OnlineDPO:
     name: str = "Online DPO"
 
     def __post_init__(self):
-        if not (self.beta > 0 and self.beta < float("inf")):
-            raise ValueError(f"{self.name}: beta must be a finite number > 0; got {self.beta!r}")
+        check_beta(self.name, self.beta, positive=True)
         if self.label not in LABEL_MODES:
             raise ValueError(f"{self.name}: label must be one of {LABEL_MODES}; got {self.label!r}")
-
-    def init(self, policy: Policy) -> None:
-        return None
 
     def pairs(self, policy: Policy, prompts: list[str], ctx: StepContext) -> tuple[Rollout, Rollout]:
         """``y_a, y_b ~ pi_theta`` per prompt (no gradient), drawn with ``ctx.generator`` (a first, then b)."""
@@ -63,6 +58,3 @@ class OnlineDPO:
         label = draw_labels(pref, self.label, ctx.generator)  # (B,)
         return dpo_step_out(policy, ya, yb, label, self.beta, queries=len(prompts),
                             tokens=ya.n_tokens + yb.n_tokens, stats={"pref_a_over_b": float(pref.mean())})
-
-    def after_step(self, policy: Policy, state):
-        return state

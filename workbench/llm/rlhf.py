@@ -29,23 +29,9 @@ from typing import ClassVar
 import torch
 
 from workbench.llm.loop import StepContext, StepOut
-from workbench.llm.nash_md_pg import pg_loss, sequence_logprobs
+from workbench.llm.losses import check_beta, kl_penalized_reward, loo_advantage, pg_loss, sequence_logprobs
 from workbench.llm.policy import Policy
 from workbench.llm.sampling import sample
-
-
-def kl_penalized_reward(reward: torch.Tensor, logp: torch.Tensor, logp_ref: torch.Tensor, beta: float) -> torch.Tensor:
-    """``R = r - beta (log pi - log mu)``, same shape as ``reward``, detached."""
-    return (reward - beta * (logp - logp_ref)).detach()
-
-
-def loo_advantage(returns: torch.Tensor) -> torch.Tensor:
-    """Leave-one-out advantage ``A_i = R_i - mean_{j != i} R_j`` over the last dim ``(B, k)`` (``k >= 2``)."""
-    k = returns.shape[-1]
-    if k < 2:
-        raise ValueError(f"loo_advantage: needs k >= 2 samples per prompt; got returns of shape {tuple(returns.shape)}")
-    others = (returns.sum(-1, keepdim=True) - returns) / (k - 1)  # (B, k)
-    return returns - others
 
 
 @dataclass(frozen=True)
@@ -58,14 +44,10 @@ class RLOO:
     needs_reward: ClassVar[bool] = True  # the loop refuses a pairwise-only judge before training
 
     def __post_init__(self):
-        if not (self.beta >= 0 and self.beta < float("inf")):
-            raise ValueError(f"{self.name}: beta must be a finite number >= 0; got {self.beta!r}")
+        check_beta(self.name, self.beta, positive=False)
         if isinstance(self.k, bool) or int(self.k) != self.k or self.k < 2:
             raise ValueError(f"{self.name}: k must be an integer >= 2 (the leave-one-out baseline needs another "
                              f"sample); got {self.k!r}")
-
-    def init(self, policy: Policy) -> None:
-        return None
 
     def surrogate(self, reward: torch.Tensor, logp: torch.Tensor, logp_ref: torch.Tensor) -> torch.Tensor:
         """The loss from ``(B, k)`` rewards and log-probabilities (``logp`` with grad)."""
@@ -85,6 +67,3 @@ class RLOO:
         logp_ref = sequence_logprobs(policy, ys, reference=True).reshape(B, k)  # (B, k)
         return StepOut(self.surrogate(reward, logp, logp_ref), queries=B * k, tokens=ys.n_tokens,
                        stats={"reward": float(reward.mean()), "kl_estimate": float((logp.detach() - logp_ref).mean())})
-
-    def after_step(self, policy: Policy, state):
-        return state

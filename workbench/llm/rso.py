@@ -29,8 +29,8 @@ from typing import ClassVar
 
 import torch
 
-from workbench.llm.dpo import LABEL_MODES, draw_labels, dpo_step_out
 from workbench.llm.loop import StepContext, StepOut
+from workbench.llm.losses import LABEL_MODES, check_beta, dpo_step_out, draw_labels
 from workbench.llm.policy import Policy
 from workbench.llm.sampling import Rollout, sample
 
@@ -139,15 +139,11 @@ class RSODPO:
     needs_reward: ClassVar[bool] = True  # the loop refuses a pairwise-only judge before training
 
     def __post_init__(self):
-        if not (self.beta > 0 and self.beta < float("inf")):
-            raise ValueError(f"{self.name}: beta must be a finite number > 0; got {self.beta!r}")
+        check_beta(self.name, self.beta, positive=True)
         if self.num_candidates < 2:
             raise ValueError(f"{self.name}: num_candidates must be >= 2 (a pair is drawn); got {self.num_candidates!r}")
         if self.label not in LABEL_MODES:
             raise ValueError(f"{self.name}: label must be one of {LABEL_MODES}; got {self.label!r}")
-
-    def init(self, policy: Policy) -> None:
-        return None
 
     def loss(self, policy: Policy, judge, prompts: list[str], state, ctx: StepContext) -> StepOut:
         N = self.num_candidates
@@ -165,6 +161,3 @@ class RSODPO:
                  "reward_candidates_mean": float(rso.rewards.mean())}
         return dpo_step_out(policy, select(rso.candidates, a), select(rso.candidates, b), label.to(policy.device),
                             self.beta, queries=rso.queries, tokens=rso.candidates.n_tokens, stats=stats)
-
-    def after_step(self, policy: Policy, state):
-        return state
