@@ -418,3 +418,18 @@ def test_weights_of_the_wrong_shape_or_names_are_refused(policy, task, judge):
     with pytest.raises(ValueError, match=r"has shape \(4, "):  # a rank-4 run's final weights into a rank-8 policy
         policy.load_snapshot(other)
     assert all(torch.equal(a, b) for a, b in zip(policy.snapshot().values(), good.values()))  # nothing changed
+
+
+@pytest.mark.skipif(not __import__("os").path.isdir("/proc/self"), reason="needs Linux /proc (root may write anywhere else)")
+def test_cli_probes_the_output_folders_before_training(capsys):
+    for flag, path in (("--out", "/proc/run.csv"), ("--checkpoint", "/proc/run.ckpt")):
+        assert cli_main([flag, path, "--steps", "2", "--eval-every", "2"]) == 2
+        err = capsys.readouterr().err
+        assert "/proc is not writable" in err and "Traceback" not in err
+
+
+def test_a_temperature_other_than_one_warns_under_exact_evaluation(policy, task, judge):
+    cfg = LoopConfig(steps=2, batch_size=2, eval_every=2, temperature=0.5)
+    with pytest.warns(UserWarning, match=r"temperature=0.5 samples another law"):
+        train(make_trainer("Nash-MD-PG"), policy, judge, _prompts(policy, task), cfg,
+              evaluator=ExactEvaluator.build(policy, task, 0.1), progress=False)

@@ -215,14 +215,23 @@ def check_checkpoint_path(checkpoint, *, resume: bool, overwrite: bool = False, 
     if info is not None and info["pid"] != os.getpid() and info.get("host") == socket.gethostname() and _alive(info["pid"]):
         raise RuntimeError(f"train: checkpoint {path} is in use by process {info['pid']} (lock file {lock}); wait "
                            f"for it to finish, or stop it")
-    if not path.parent.exists():
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ValueError(f"train: cannot create the checkpoint's folder {path.parent} ({exc.strerror})") from None
-    if not os.access(path.parent, os.W_OK):
-        raise PermissionError(f"train: the checkpoint's folder {path.parent} is not writable")
+    probe_writable(path.parent, "train: the checkpoint's folder")
     return path
+
+
+def probe_writable(folder: str | os.PathLike, what: str) -> None:
+    """Create ``folder`` if needed and write (then remove) a file in it: ``os.access`` says yes to root on
+    read-only or virtual file systems (``/proc``), where the first real write, after training, would fail."""
+    import tempfile
+
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".probe-", dir=folder)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        raise PermissionError(f"{what} {folder} is not writable ({exc.strerror or exc})") from None
 
 
 class CheckpointLock:

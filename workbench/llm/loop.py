@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, Callable, Protocol
@@ -237,6 +238,10 @@ def check_inputs(trainer, judge, prompts, config: LoopConfig, evaluator) -> None
                         f"reward(prompts, responses) method, e.g. workbench.llm.bt_oracle_judge(task)); "
                         f"{type(judge).__name__} is pairwise only")
     check_beta(trainer, evaluator)
+    if evaluator is not None and config.temperature != 1.0:
+        warnings.warn(f"train: LoopConfig.temperature={config.temperature:g} samples another law than the policy the "
+                      f"exact evaluator scores (temperature 1): the trainers' estimators then aim elsewhere than the "
+                      f"recorded distances assume", stacklevel=3)
     if evaluator is not None and config.max_new_tokens != evaluator.task.length:
         raise ValueError(f"train: LoopConfig.max_new_tokens={config.max_new_tokens} differs from the task's "
                          f"response length {evaluator.task.length}; set max_new_tokens={evaluator.task.length} "

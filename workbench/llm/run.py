@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 from dataclasses import MISSING, fields
 from pathlib import Path
@@ -135,7 +134,7 @@ def _hyper(pairs: list[str]) -> dict:
 
 def check_paths(args: argparse.Namespace) -> None:
     """``--out`` and ``--checkpoint`` checked before the model loads (nothing is lost to a late error)."""
-    from workbench.llm.checkpoint import check_checkpoint_path
+    from workbench.llm.checkpoint import check_checkpoint_path, probe_writable
 
     if args.extend and not args.resume:
         raise UsageError("--extend continues a checkpoint: add --resume (and --checkpoint FILE)")
@@ -146,11 +145,7 @@ def check_paths(args: argparse.Namespace) -> None:
             raise UsageError(f"--out {out} is a folder; give a CSV file path, e.g. {out / 'run.csv'}")
         if out.exists() and not (args.overwrite or args.resume):
             raise UsageError(f"--out {out} already exists; add --overwrite to replace it, or choose another file")
-        parent = out.parent
-        while not parent.exists() and parent != parent.parent:
-            parent = parent.parent
-        if not os.access(parent, os.W_OK):
-            raise UsageError(f"--out {out}: the folder {parent} is not writable")
+        probe_writable(out.parent, f"--out {out}: the folder")
     if args.stop_after is not None and args.stop_after % args.eval_every:
         raise UsageError(f"--stop-after {args.stop_after} must be a multiple of --eval-every {args.eval_every}")
 
