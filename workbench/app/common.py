@@ -92,9 +92,11 @@ def placeholder(text: str, height: int = 300):
     return fig
 
 
-def set_figure(pane: pn.pane.Plotly, fig) -> None:
+def set_figure(pane: pn.pane.Plotly, fig, height: int | None = None) -> None:
     """Replace a pane's figure (no fixed width: it follows the page); the same figure object, changed in
-    place, is sent again."""
+    place, is sent again. ``height``: the pane's new height, set before the figure so plotly sizes to it."""
+    if height is not None and pane.height != height:
+        pane.height = height
     if fig.layout.width is not None:
         fig.update_layout(width=None, autosize=True)
     if pane.object is fig:

@@ -404,7 +404,7 @@ class GamesView(param.Parameterized):
         self.w_seed = w.IntInput(name="Seed", value=self.seed)
         self.w_upload = w.FileInput(name="Win counts (CSV)", accept=".csv", multiple=False)
         self.w_beta = w.EditableFloatSlider(name="β (KL strength)", start=0.01, end=2.0, step=0.01, value=self.beta,
-                                            format="0.000")
+                                            format="0.000", css_classes=["wb-beta"])
         self.w_eta_choice = w.Select(name="Step size η", options=list(ETA_CHOICES), value=self.eta_choice)
         self.w_eta = w.FloatInput(name="Constant η", value=self.eta, step=0.05)
         self.w_steps = w.IntInput(name="Steps", value=self.steps, step=50)
@@ -505,8 +505,7 @@ class GamesView(param.Parameterized):
             return
         cancelled = self._sweep_cancel.is_set()
         if self.sweep_frame is not None and len(self.sweep_frame):
-            set_figure(self.sweep_pane, sweep_figure(self.sweep_frame))
-            self.sweep_pane.height = 400
+            set_figure(self.sweep_pane, sweep_figure(self.sweep_frame), height=400)
         self.w_sweep_status.object = (f"Cancelled after {done} of {total} values of β." if cancelled
                                       else f"Done: {total} values of β.")
 

@@ -279,7 +279,7 @@ class TrainingJob:
         from workbench.llm import bt_oracle_rewards
 
         r = bt_oracle_rewards(task).to(evaluator.game.mu)  # (X, n)
-        return gibbs(evaluator.game.mu, r, evaluator.game.beta[..., None]).cpu().numpy()
+        return gibbs(evaluator.game.mu, r, self.numbers["beta"]).cpu().numpy()  # (X, n)
 
     @property
     def progress(self) -> tuple[int, int]:
@@ -344,9 +344,9 @@ class LLMView(param.Parameterized):
         self.w_beta = w.FloatInput(name="β (KL strength; trainer and exact evaluation)", value=self.beta, step=0.05)
         self.w_hyper = w.TextAreaInput(name="Other hyperparameters (name: value per line)",
                                        value=default_hyper_text(self.trainer), height=90)
-        self.w_steps = w.IntInput(name="Steps", value=self.steps, step=10)
-        self.w_batch = w.IntInput(name="Prompts per step", value=self.batch_size, step=4)
-        self.w_eval = w.IntInput(name="Evaluate every (steps)", value=self.eval_every)
+        self.w_steps = w.IntInput(name="Steps", value=self.steps, step=10, css_classes=["wb-steps"])
+        self.w_batch = w.IntInput(name="Prompts per step", value=self.batch_size, step=4, css_classes=["wb-batch"])
+        self.w_eval = w.IntInput(name="Evaluate every (steps)", value=self.eval_every, css_classes=["wb-eval"])
         self.w_lr = w.FloatInput(name="Learning rate", value=self.lr, step=1e-3, format="0.0000")
         self.w_seed = w.IntInput(name="Seed", value=self.seed)
         self.w_start = w.Button(name="Start", button_type="primary")
@@ -420,7 +420,8 @@ class LLMView(param.Parameterized):
         key = (id(job), len(job.frame) if job.frame is not None else -1, job.final is not None)
         if key != self._seen:
             self._seen = key
-            self._redraw()
+            with self.messages.guard("Cannot draw the run", keep="The training goes on."):
+                self._redraw()
         if not job.running and job.state in ("stopped", "finished", "failed"):
             if job.state == "failed":
                 self.messages.error(f"**The run failed:** {job.error}. The curves show the evaluations before it.")
@@ -435,16 +436,14 @@ class LLMView(param.Parameterized):
         label = job.trainer_name if job is not None else "run"
         figs = curve_figures(job.frame if job else None, job.tabular if job else None, x=self.x_axis, label=label)
         for key, fig in figs.items():
-            set_figure(self.panes[key], fig)
-            self.panes[key].height = int(fig.layout.height or 420)
+            set_figure(self.panes[key], fig, height=int(fig.layout.height or 420))
         if job is not None and job.final is not None:
             from workbench.plots.llm import distribution_figure
 
             f = job.final
             fig = distribution_figure(f["dist"], f["pi_star"], f["responses"], label=f"{label} after {f['step']} steps",
                                       gibbs=f["gibbs"])
-            set_figure(self.panes["distribution"], fig)
-            self.panes["distribution"].height = int(fig.layout.height or 600)
+            set_figure(self.panes["distribution"], fig, height=int(fig.layout.height or 600))
             self.panes["distribution"].visible = True
 
     # ------------------------------------------------------------------ layout

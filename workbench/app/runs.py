@@ -131,7 +131,8 @@ def curves_figure(frame: pd.DataFrame, metric: str, x: str = "step", log_y: bool
         raise ValueError(f"no rows of metric {display_name(metric)!r} in the selection")
     if x not in sub.columns:
         raise ValueError(f"the selection has no column {x!r} for the x axis")
-    varying = [c for c in knob_columns(sub) if c not in ("file",) and sub[c].nunique(dropna=False) > 1]
+    # knobs that vary within a method (e.g. beta) split its line; one that only follows the method does not
+    varying = [c for c in knob_columns(sub) if c != "file" and (sub.groupby("algo")[c].nunique(dropna=False) > 1).any()]
     if varying:  # one line per method and knob setting
         sub = sub.assign(algo=sub["algo"] + " (" + sub[varying].astype(str).apply(
             lambda r: ", ".join(f"{display_name(c)} = {v}" for c, v in r.items()), axis=1) + ")")
@@ -385,8 +386,7 @@ class RunsView(param.Parameterized):
             sel = filter_frame(self.frame, {c: w.value for c, w in self.filter_widgets.items()})
             fig = curves_figure(sel, self.w_metric.value, x=self.w_x.value, log_y=self.w_log.value)
             self.selection, self.figure = sel, fig
-            set_figure(self.curves_pane, fig)
-            self.curves_pane.height = 460
+            set_figure(self.curves_pane, fig, height=460)
             self.table.visible = True
             self.table.value = final_table(sel, self.w_metric.value, x=self.w_x.value)
             self.w_csv.disabled = self.w_html.disabled = False
@@ -432,8 +432,7 @@ class RunsView(param.Parameterized):
             self.ranking = ranking
             what = (f"regularized win rates W<sub>β</sub> (β = {self.w_beta.value:g}): W − β KL(row ‖ μ) + β KL(column ‖ μ)"
                     if reg else "win rates W = P(row ≻ column)")
-            set_figure(self.matrix_pane, matrix_figure(W, f"Pairwise {what}, mean over seeds"))
-            self.matrix_pane.height = 460
+            set_figure(self.matrix_pane, matrix_figure(W, f"Pairwise {what}, mean over seeds"), height=460)
             self.rank_table.visible = True
             table = ranking.table.reset_index().rename(columns={"policy": "policy", **RANKING_COLUMNS})
             self.rank_table.value = table.round(4)
@@ -452,7 +451,7 @@ class RunsView(param.Parameterized):
         outputs = pn.Column(
             self.messages.panel(), self.curves_pane, self.table,
             pn.pane.Markdown("### Win rates and a ranking that survives intransitivity"),
-            pn.Row(self.matrix_pane, pn.Column(self.rank_table, self.rank_sentence, sizing_mode="stretch_width")),
+            self.matrix_pane, self.rank_sentence, self.rank_table,
             sizing_mode="stretch_width",
         )
         return pn.Row(controls, outputs, sizing_mode="stretch_width")
