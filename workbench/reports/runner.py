@@ -19,6 +19,11 @@ what they do not do, each piece pinned by a test in ``tests/test_reports.py``:
   ``TQDM_DISABLE=1``. The export (:mod:`workbench.reports.html`) loads no require.js, typesets equations with
   the MathJax copy in ``<out>/_static/mathjax`` (relative URL), drops widget boxes and links to the index.
 - **A per-cell timeout by profile** (:data:`DEFAULT_TIMEOUT_S`), so a stuck kernel fails its notebook.
+- **Result frames beside the reports.** A cell appended to the executed copy (never to the source notebook, and
+  dropped from the report) saves every DataFrame of the kernel's namespace that passes
+  :func:`workbench.results.check_frame` as ``<out>/frames/<notebook>/<name>.parquet``, with ``frames.json``
+  (the notebook's parameters, the frames saved and skipped). They replace the previous frames only when the run
+  succeeded (one atomic folder swap), so a failed notebook never overwrites good frames.
 - **The index** (:mod:`workbench.reports.index`): one row per notebook with what it shows (the notebook's first
   heading), parameters, duration, versions, device and git revision.
 """
@@ -289,8 +294,79 @@ def _now() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
 
 
-def run_job(job: Job, out_dir: str | Path, timeout: int | None) -> Result:
-    """Execute one notebook and publish its report (see the module docstring); never raises on cell errors."""
+#: tag of the cell appended to the executed copy that records the result frames (dropped from the report)
+RECORD_TAG = "workbench-record-frames"
+FRAMES_DIR = "frames"
+
+_RECORD_SOURCE = """\
+def _workbench_record_frames(folder, parameters):
+    import json
+    from pathlib import Path
+
+    import pandas as pd
+    from workbench.results import check_frame
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    saved, skipped = [], {{}}
+    for name, value in list(globals().items()):
+        if name.startswith("_") or not isinstance(value, pd.DataFrame):
+            continue
+        try:
+            check_frame(value, name=name)
+        except Exception:
+            continue
+        try:
+            value.to_parquet(folder / f"{{name}}.parquet", index=False)
+            saved.append(name)
+        except Exception as exc:  # a column parquet cannot store
+            skipped[name] = f"{{type(exc).__name__}}: {{exc}}"
+    (folder / "frames.json").write_text(json.dumps(
+        {{"parameters": parameters, "frames": saved, "skipped": skipped}}, indent=1, default=str))
+
+
+_workbench_record_frames({folder!r}, {parameters!r})
+del _workbench_record_frames
+"""
+
+
+def _with_recording(source: Path, target: Path, folder: Path, parameters: dict[str, Any]) -> None:
+    """Write ``source`` to ``target`` with a last code cell (tagged :data:`RECORD_TAG`) that saves the kernel's
+    results frames into ``folder`` (see the module docstring)."""
+    import nbformat
+
+    nb = nbformat.read(str(source), as_version=4)
+    cell = nbformat.v4.new_code_cell(_RECORD_SOURCE.format(folder=str(folder), parameters=dict(parameters)))
+    cell.metadata["tags"] = [RECORD_TAG]
+    nb.cells.append(cell)
+    nbformat.write(nb, str(target))
+
+
+def _without_recording(executed: Path) -> None:
+    """Drop the recording cell from the executed notebook (the report shows the notebook's own cells only)."""
+    import nbformat
+
+    nb = nbformat.read(str(executed), as_version=4)
+    nb.cells = [c for c in nb.cells if RECORD_TAG not in c.metadata.get("tags", [])]
+    nbformat.write(nb, str(executed))
+
+
+def _publish_frames(recorded: Path, target: Path) -> None:
+    """Replace ``target`` with the recorded frames folder in one atomic swap (nothing recorded: left as is)."""
+    from workbench.io import atomic_directory
+
+    if not (recorded / "frames.json").is_file():
+        return
+    with atomic_directory(target) as tmp:
+        for f in recorded.iterdir():
+            os.replace(f, tmp / f.name)
+
+
+def run_job(job: Job, out_dir: str | Path, timeout: int | None,
+            parameters: dict[str, Any] | None = None) -> Result:
+    """Execute one notebook and publish its report and result frames (see the module docstring); never raises
+    on cell errors. ``parameters``: every parameter of the run (defaults and overrides) for ``frames.json``
+    (default: the job's overrides)."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -300,14 +376,18 @@ def run_job(job: Job, out_dir: str | Path, timeout: int | None) -> Result:
     with tempfile.TemporaryDirectory(prefix=f"workbench-report-{job.name}-") as tmp, \
             mock.patch.dict(os.environ, REPORT_KERNEL_ENV):
         executed = Path(tmp) / f"{job.name}.ipynb"
+        recorded = Path(tmp) / FRAMES_DIR
+        source = Path(tmp) / f"source-{job.name}.ipynb"
+        _with_recording(job.path, source, recorded, job.parameters if parameters is None else parameters)
         try:
             papermill.execute_notebook(
-                str(job.path), str(executed), parameters=job.parameters, kernel_name="python3",
+                str(source), str(executed), parameters=job.parameters, kernel_name="python3",
                 cwd=str(job.path.parent), progress_bar=False, execution_timeout=timeout,
                 # no notebook save per cell / per 30 s of a long cell: the executed notebook embeds plotly.js in
                 # each figure, and saving it mid-cell stalled the widget cells (notebook 01's explorer) for minutes
                 request_save_on_cell_execute=False, autosave_cell_every=0,
             )
+            _without_recording(executed)
             html = export_html(executed)
         except Exception as exc:  # a cell error, a timeout, a dead kernel, an export failure
             cell = source = None
@@ -316,6 +396,8 @@ def run_job(job: Job, out_dir: str | Path, timeout: int | None) -> Result:
                 cell = _source_cell(executed, exc.cell_index)
                 source = next((ln.strip() for ln in exc.source.splitlines() if ln.strip()), "")
                 error = f"{exc.ename}: {exc.evalue}"
+                if "_workbench_record_frames" in exc.source:  # the appended cell, not one of the notebook's
+                    cell, source, error = None, None, f"recording the result frames failed: {error}"
             failed = out / f"{job.name}.failed.ipynb"
             if executed.exists():
                 atomic_write_bytes(failed, executed.read_bytes())
@@ -325,6 +407,7 @@ def run_job(job: Job, out_dir: str | Path, timeout: int | None) -> Result:
             return Result(job.name, False, time.perf_counter() - start, _now(), error, cell, source)
         atomic_write_text(out / f"{job.name}.html", html)
         atomic_write_bytes(out / f"{job.name}.ipynb", executed.read_bytes())
+        _publish_frames(recorded, out / FRAMES_DIR / job.name)
     (out / f"{job.name}.failed.ipynb").unlink(missing_ok=True)
     return Result(job.name, True, time.perf_counter() - start, _now())
 
@@ -395,7 +478,7 @@ def run_reports(
         parameters = {**parameter_defaults(job.path), **job.parameters}
         # versions, device and git revision as the run starts (a commit during a long run does not count)
         env = environment_info(device=None) | {"device": _device(parameters.get("device", "auto"))}
-        result = run_job(job, out, timeout)
+        result = run_job(job, out, timeout, parameters)
         log(result.message())
         results.append(result)
         update_index(out, [_row(job, result, env, parameters, previous.get(job.name), out)])
