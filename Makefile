@@ -31,3 +31,10 @@ lab: $(STAMP)
 
 clean-venv:
 	rm -rf $(VENV)
+
+# The app (panel dashboard): serves on a free port and prints the URL; APP_ARGS passes more options,
+# e.g. make app APP_ARGS="--port 5006 --no-show", or --address 0.0.0.0 in a container (then forward the port).
+.PHONY: app
+APP_ARGS ?=
+app: $(STAMP)
+	$(PY) -m workbench.app $(APP_ARGS)
