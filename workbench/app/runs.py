@@ -44,16 +44,11 @@ FRAME_SUFFIXES = (".csv", ".parquet")
 
 def _read_one(name: str, data: bytes) -> pd.DataFrame:
     suffix = Path(name).suffix.lower()
+    if suffix not in FRAME_SUFFIXES:
+        raise ValueError(f"{name}: not a .csv or .parquet file")
     try:
-        if suffix == ".parquet":
-            df = pd.read_parquet(io.BytesIO(data))
-        elif suffix == ".csv":
-            df = pd.read_csv(io.BytesIO(data))
-        else:
-            raise ValueError(f"{name}: not a .csv or .parquet file")
-    except ValueError:
-        raise
-    except Exception as exc:  # parser errors, a binary file named .csv
+        df = pd.read_parquet(io.BytesIO(data)) if suffix == ".parquet" else pd.read_csv(io.BytesIO(data))
+    except Exception as exc:  # parser errors, a binary file named .csv, a damaged parquet file
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ValueError(f"{name}: cannot be read as {suffix[1:].upper()} ({first})") from None
     missing = [c for c in CORE_COLUMNS if c not in df.columns]
