@@ -352,10 +352,19 @@ def _without_recording(executed: Path) -> None:
 
 
 def _publish_frames(recorded: Path, target: Path) -> None:
-    """Replace ``target`` with the recorded frames folder in one atomic swap (nothing recorded: left as is)."""
+    """Replace ``target`` with the recorded frames folder in one atomic swap; a run that saved no frame removes
+    the previous ones (they no longer belong to the notebook's latest report) and creates no folder."""
+    import json
+    import shutil
+
     from workbench.io import atomic_directory
 
-    if not (recorded / "frames.json").is_file():
+    meta = recorded / "frames.json"
+    if not meta.is_file():
+        return
+    if not json.loads(meta.read_text(encoding="utf-8")).get("frames"):
+        if target.is_dir():
+            shutil.rmtree(target)
         return
     with atomic_directory(target) as tmp:
         for f in recorded.iterdir():
