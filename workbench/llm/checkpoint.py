@@ -108,6 +108,19 @@ def lora_rank(policy) -> int | None:
     return None if cfg is None else int(cfg.r)
 
 
+def evaluator_beta(evaluator) -> float | None:
+    """The beta of an evaluator's game: ``evaluator.beta`` (free text), else ``evaluator.game.beta`` (exact)."""
+    beta = getattr(evaluator, "beta", None)
+    if beta is None and getattr(evaluator, "game", None) is not None:
+        beta = evaluator.game.beta
+    if isinstance(beta, torch.Tensor):
+        flat = beta.reshape(-1)
+        if not bool((flat == flat[0]).all()):
+            raise ValueError("train: the evaluator's game has several betas; the loop trains one")
+        beta = flat[0]
+    return None if beta is None else float(beta)
+
+
 def run_identity(policy, judge, prompts: Sequence[str], evaluator=None, model_name: str | None = None) -> dict:
     """What a run is trained on, recorded in its checkpoint and compared on resume (see the module doc)."""
     jid = judge_identity(judge)
@@ -120,7 +133,7 @@ def run_identity(policy, judge, prompts: Sequence[str], evaluator=None, model_na
         "judge_checksum": jid.get("checksum"),
         "prompts_sha256": text_digest(prompts),
         "n_prompts": len(prompts),
-        "evaluator_beta": None if evaluator is None else float(evaluator.game.beta.reshape(-1)[0]),
+        "evaluator_beta": None if evaluator is None else evaluator_beta(evaluator),
     }
 
 

@@ -50,8 +50,8 @@ import torch
 from tqdm.auto import tqdm
 
 from workbench.device import make_generator
-from workbench.llm.checkpoint import (CheckpointError, CheckpointLock, check_checkpoint_path, load_checkpoint,
-                                      run_identity, save_checkpoint)
+from workbench.llm.checkpoint import (CheckpointError, CheckpointLock, check_checkpoint_path, evaluator_beta,
+                                      load_checkpoint, run_identity, save_checkpoint)
 from workbench.llm.distributed import (broadcast_from_main, child_seed, forward_through, local_batch,
                                        make_accelerator, reduce_step, same_device)
 from workbench.llm.judges import CountingJudge
@@ -208,12 +208,13 @@ def check_beta(trainer, evaluator) -> None:
     another equilibrium than the one the trainer aims at)."""
     if evaluator is None or getattr(trainer, "beta", None) is None:
         return
-    want = evaluator.game.beta.reshape(-1)
+    want = evaluator_beta(evaluator)
     beta = float(trainer.beta)
-    if not torch.allclose(want.double(), torch.full_like(want, beta, dtype=torch.float64), rtol=1e-9, atol=1e-12):
+    if want is not None and not math.isclose(want, beta, rel_tol=1e-9, abs_tol=1e-12):
         raise ValueError(f"train: the trainer's beta={beta!r} differs from the evaluator's beta="
-                         f"{float(want[0])!r}; build both from one beta (ExactEvaluator.build(policy, task, beta) and "
+                         f"{want!r}; build both from one beta (ExactEvaluator.build(policy, task, beta) and "
                          f"make_trainer(name, beta=beta))")
+
 
 
 def check_inputs(trainer, judge, prompts, config: LoopConfig, evaluator) -> None:
@@ -242,10 +243,14 @@ def check_inputs(trainer, judge, prompts, config: LoopConfig, evaluator) -> None
         warnings.warn(f"train: LoopConfig.temperature={config.temperature:g} samples another law than the policy the "
                       f"exact evaluator scores (temperature 1): the trainers' estimators then aim elsewhere than the "
                       f"recorded distances assume", stacklevel=3)
-    if evaluator is not None and config.max_new_tokens != evaluator.task.length:
+    task = getattr(evaluator, "task", None)
+    if task is not None and config.max_new_tokens != task.length:
         raise ValueError(f"train: LoopConfig.max_new_tokens={config.max_new_tokens} differs from the task's "
-                         f"response length {evaluator.task.length}; set max_new_tokens={evaluator.task.length} "
-                         f"for exact evaluation")
+                         f"response length {task.length}; set max_new_tokens={task.length} for exact evaluation")
+    budget = getattr(evaluator, "max_new_tokens", None)
+    if budget is not None and config.max_new_tokens != budget:
+        raise ValueError(f"train: LoopConfig.max_new_tokens={config.max_new_tokens} differs from the evaluator's "
+                         f"max_new_tokens={budget}; evaluate responses of the length the policy is trained on")
 
 
 def _check_finite(step: int, lr: float, loss: torch.Tensor, grad_norm: torch.Tensor | None,

@@ -175,6 +175,13 @@ class Policy(nn.Module):
         else:
             raise RuntimeError("Policy: full fine-tuning without keep_reference has no reference model")
 
+    def save_pretrained(self, folder, *, merge: bool = False, overwrite: bool = False, meta: dict | None = None):
+        """Export as a plain Hugging Face folder: the LoRA adapter, or with ``merge`` / full fine-tuning the
+        whole model, and the tokenizer (:func:`workbench.llm.export.save_policy`)."""
+        from workbench.llm.export import save_policy
+
+        return save_policy(self, folder, merge=merge, overwrite=overwrite, meta=meta)
+
     def trainable(self) -> list[tuple[str, nn.Parameter]]:
         return [(n, p) for n, p in self.model.named_parameters() if p.requires_grad]
 

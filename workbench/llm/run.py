@@ -53,6 +53,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text!r}")
+    return value
+
+
 def _finite_float(text: str) -> float:
     try:
         value = float(text)
@@ -94,18 +104,31 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--dtype", default=None, choices=("float32", "bfloat16", "float16"),
                     help="model dtype (default: float32 on CPU, bfloat16 on CUDA)")
     ap.add_argument("--device", default=None, help="device (default: this process's device under accelerate)")
-    ap.add_argument("--judge", default=None, choices=("oracle", "bt"),
-                    help="the task's oracle, or its BT projection (default: bt for reward-based trainers)")
+    ap.add_argument("--prompts", default=None, metavar="FILE",
+                    help="your own prompts: a comparisons file (TL;DR, HH-RLHF, UltraFeedback, CSV/JSONL) or a prompts "
+                         "file (.txt one per line, .jsonl with a 'prompt' field); without it, the enumerable task")
+    ap.add_argument("--heldout", type=_fraction, default=0.2,
+                    help="with --prompts: fraction of the distinct prompts held out for evaluation (default 0.2)")
+    ap.add_argument("--eval-samples", type=_positive_int, default=1,
+                    help="with --prompts: judged pairs per held-out prompt at each evaluation (default 1)")
+    ap.add_argument("--judge", default=None, metavar="JUDGE",
+                    help="'oracle' or 'bt' (the enumerable task; default: bt for reward-based trainers), or a folder: "
+                         "a saved workbench ModelJudge (judge.json) or a transformers reward model (config.json)")
+    ap.add_argument("--save-model", default=None, metavar="DIR",
+                    help="export the trained policy as a Hugging Face folder (the LoRA adapter; the whole model "
+                         "with --merge or --finetune full)")
+    ap.add_argument("--merge", action="store_true", help="with --save-model and LoRA: fold the adapter into the weights")
     ap.add_argument("--pairs-per-prompt", type=_positive_int, default=32,
                     help="DPO only: comparisons per prompt drawn from the reference (ignored with --data)")
     ap.add_argument("--data", default=None, help="DPO only: a comparison file for workbench.prefdata.load_comparisons")
     add_config_flags(ap, LoopConfig, {"max_new_tokens": None})
-    ap.add_argument("--no-eval", action="store_true", help="skip the exact evaluation (training statistics only)")
+    ap.add_argument("--no-eval", action="store_true",
+                    help="skip the evaluation (exact on the task, judged on held-out prompts with --prompts)")
     ap.add_argument("--out", default=None, help="CSV of the run's tidy frame (written atomically by the main process)")
     ap.add_argument("--checkpoint", default=None, help="checkpoint file (written by the main process)")
     ap.add_argument("--resume", action="store_true", help="continue the run in --checkpoint")
     ap.add_argument("--extend", action="store_true", help="with --resume: continue a finished run to --steps")
-    ap.add_argument("--overwrite", action="store_true", help="replace an existing --checkpoint / --out")
+    ap.add_argument("--overwrite", action="store_true", help="replace an existing --checkpoint / --out / --save-model")
     ap.add_argument("--stop-after", type=_positive_int, default=None, help="leave after this step (resume later)")
     ap.add_argument("--threads", type=_positive_int, default=None, help="torch CPU threads per process (>= 1)")
     ap.add_argument("--progress", action="store_true", help="show a progress bar")
@@ -146,6 +169,13 @@ def check_paths(args: argparse.Namespace) -> None:
         if out.exists() and not (args.overwrite or args.resume):
             raise UsageError(f"--out {out} already exists; add --overwrite to replace it, or choose another file")
         probe_writable(out.parent, f"--out {out}: the folder")
+    if args.save_model:
+        from workbench.llm.export import check_export_folder
+
+        check_export_folder(args.save_model, overwrite=args.overwrite)
+        probe_writable(Path(args.save_model).expanduser().parent, f"--save-model {args.save_model}: the folder")
+    elif args.merge:
+        raise UsageError("--merge applies to --save-model DIR; add it")
     if args.stop_after is not None and args.stop_after % args.eval_every:
         raise UsageError(f"--stop-after {args.stop_after} must be a multiple of --eval-every {args.eval_every}")
 
@@ -157,29 +187,25 @@ def run(argv=None):
 
 
 def run_args(args: argparse.Namespace):
+    """Train from parsed arguments: every input is checked (paths, hyperparameters, judge, prompts) before the
+    model loads; returns ``(TrainRun, Policy, Accelerator)``."""
     import torch
 
     from workbench.io import atomic_write_text
-    from workbench.llm import REWARD_BASED, ExactEvaluator, LoopConfig, OracleJudge, bt_oracle_judge, load_policy, \
-        make_trainer, train
+    from workbench.llm import LoopConfig, load_policy, make_trainer, train
     from workbench.llm.distributed import local_device, make_accelerator
-    from workbench.llm.exact import task_prompts
-    from workbench.llm.models import TinyLMConfig, model_path
-    from workbench.llm.task import RPSTask
+    from workbench.llm.models import model_path
 
     hyper = {"beta": args.beta, **_hyper(args.hyper)}
     check_paths(args)
     if args.model not in ("tiny", "smollm2"):
         model_path(args.model)  # a missing folder is named before anything loads
     trainer = make_trainer(args.trainer, **hyper) if args.trainer != "DPO" else None  # bad hyperparameters fail here
-    task = TinyLMConfig().task() if args.model == "tiny" else RPSTask()
+    free = args.prompts is not None
+    setup = _free_text_inputs(args) if free else _task_inputs(args)
     loop = {f: getattr(args, f) for f in ("steps", "batch_size", "lr", "weight_decay", "grad_clip", "temperature",
                                           "eval_every", "seed")}
-    max_new = task.length if args.max_new_tokens is None else args.max_new_tokens
-    config = LoopConfig(**loop, max_new_tokens=max_new)
-    if config.max_new_tokens != task.length:
-        raise UsageError(f"--max-new-tokens {config.max_new_tokens} differs from the task's response length "
-                         f"{task.length}; drop the option (it defaults to the task's length)")
+    config = LoopConfig(**loop, max_new_tokens=setup["max_new_tokens"])
     if args.threads:
         torch.set_num_threads(args.threads)
     acc = make_accelerator()
@@ -187,32 +213,117 @@ def run_args(args: argparse.Namespace):
     dtype = getattr(torch, args.dtype) if args.dtype else None
     policy = load_policy(args.model, finetune=args.finetune, device=device, dtype=dtype, lora_r=args.lora_r,
                          seed=args.seed)
-    policy.constrain(task.words)
+    prompts, evaluator = (_free_text_policy if free else _task_policy)(args, policy, setup, acc.is_main_process)
     if args.trainer == "DPO":
-        from workbench.device import make_generator
-        from workbench.llm.dpo import rps_comparisons
-        from workbench.prefdata import load_comparisons
-
-        # every process builds the same set: the reference's samples from a generator seeded by --seed
-        hyper["data"] = (load_comparisons(args.data) if args.data else
-                         rps_comparisons(policy, task, args.pairs_per_prompt, make_generator(args.seed, policy.device)))
+        hyper["data"] = _dpo_data(args, policy, setup)
         trainer = make_trainer(args.trainer, **hyper)
-    judge_name = args.judge or ("bt" if args.trainer in REWARD_BASED else "oracle")
-    judge = bt_oracle_judge(task) if judge_name == "bt" else OracleJudge(task)
-    evaluator = None if args.no_eval or not acc.is_main_process else ExactEvaluator.build(policy, task, args.beta)
-    result = train(trainer, policy, judge, task_prompts(policy, task), config, evaluator=evaluator,
+    result = train(trainer, policy, setup["judge"], prompts, config, evaluator=evaluator,
                    checkpoint=args.checkpoint, resume=args.resume, overwrite=args.overwrite, extend=args.extend,
                    model_name=Path(str(args.model)).name, progress=args.progress, accelerator=acc,
                    stop_after=args.stop_after)
     if acc.is_main_process:
         if args.out:
             atomic_write_text(args.out, result.frame.to_csv(index=False))
+            if free and evaluator is not None and evaluator.last is not None:
+                out = Path(args.out)
+                atomic_write_text(out.with_name(out.stem + "_generations.csv"), evaluator.last.to_csv(index=False))
+        if args.save_model:
+            policy.save_pretrained(args.save_model, merge=args.merge, overwrite=args.overwrite,
+                                   meta={"trainer": trainer.name, "beta": args.beta, "steps": result.steps,
+                                         "queries": result.queries, "seed": args.seed, "model": str(args.model),
+                                         "prompts": args.prompts, "judge": setup["judge_spec"]})
         last = result.frame[result.frame.step == result.frame.step.max()]
         summary = ", ".join(f"{m}={v:.4g}" for m, v in zip(last.metric, last.value))
         print(f"{trainer.name}: {result.steps} steps on {acc.num_processes} process(es), {result.queries} queries, "
-              f"{result.tokens} tokens; step {result.steps}: {summary}")
+              f"{result.tokens} tokens; step {result.steps}: {summary}"
+              + (f"; model saved to {args.save_model}" if args.save_model else ""))
     acc.wait_for_everyone()
     return result, policy, acc
+
+
+def _needs_reward(args) -> bool:
+    from workbench.llm import TRAINERS
+
+    return bool(getattr(TRAINERS[args.trainer], "needs_reward", False))
+
+
+def _task_inputs(args) -> dict:
+    """The enumerable task's judge and response length (checked before the model loads)."""
+    from workbench.llm import bt_oracle_judge
+    from workbench.llm.judges import load_judge
+    from workbench.llm.models import TinyLMConfig
+    from workbench.llm.task import RPSTask
+
+    task = TinyLMConfig().task() if args.model == "tiny" else RPSTask()
+    if args.max_new_tokens is not None and args.max_new_tokens != task.length:
+        raise UsageError(f"--max-new-tokens {args.max_new_tokens} differs from the task's response length "
+                         f"{task.length}; drop the option (it defaults to the task's length)")
+    spec = args.judge or ("bt" if _needs_reward(args) else "oracle")
+    judge = bt_oracle_judge(task) if spec == "bt" else load_judge(spec, task=task)
+    _check_reward(args, judge, spec)
+    return {"task": task, "judge": judge, "judge_spec": spec, "max_new_tokens": task.length}
+
+
+def _free_text_inputs(args) -> dict:
+    """Your prompts and judge (checked before the model loads): the file, the judge folder, the trainer's needs."""
+    from workbench.llm.judges import load_judge
+    from workbench.llm.prompts import load_prompts
+
+    if args.judge is None:
+        raise UsageError("--prompts needs --judge: a saved ModelJudge folder (notebook 05 / workbench.prefmodels) or a "
+                         "transformers reward-model folder")
+    if args.judge in ("oracle", "bt"):
+        raise UsageError(f"--judge {args.judge} is the enumerable task's judge; with --prompts give a judge folder")
+    if args.trainer == "DPO" and not args.data:
+        raise UsageError("--trainer DPO with --prompts needs --data FILE (its comparisons)")
+    split = load_prompts(args.prompts, heldout=0.0 if args.no_eval else args.heldout, seed=args.seed)
+    judge = load_judge(args.judge)
+    _check_reward(args, judge, args.judge)
+    return {"split": split, "judge": judge, "judge_spec": str(args.judge),
+            "max_new_tokens": 64 if args.max_new_tokens is None else args.max_new_tokens}
+
+
+def _check_reward(args, judge, spec) -> None:
+    if _needs_reward(args) and not callable(getattr(judge, "reward", None)):
+        raise UsageError(f"--trainer {args.trainer} needs a reward judge, but --judge {spec} is pairwise only "
+                         f"({type(judge).__name__}); give a BT judge or a reward model")
+
+
+def _task_policy(args, policy, setup, main: bool):
+    from workbench.llm import ExactEvaluator
+    from workbench.llm.exact import task_prompts
+
+    task = setup["task"]
+    policy.constrain(task.words)
+    evaluator = None if args.no_eval or not main else ExactEvaluator.build(policy, task, args.beta)
+    return task_prompts(policy, task), evaluator
+
+
+def _free_text_policy(args, policy, setup, main: bool):
+    from workbench.llm.freetext import JudgedEvaluator
+    from workbench.llm.prompts import fit_prompts
+
+    split, n = setup["split"], setup["max_new_tokens"]
+    train_prompts, cut = fit_prompts(policy, split.train, n)
+    heldout, cut_h = fit_prompts(policy, split.heldout, n)
+    if (cut or cut_h) and main:
+        print(f"{PROG}: {cut + cut_h} of {len(split)} prompts were longer than the model's context minus "
+              f"--max-new-tokens {n}; cut from the left to fit", file=sys.stderr)
+    evaluator = None
+    if not args.no_eval and main:
+        evaluator = JudgedEvaluator(setup["judge"], heldout, args.beta, n, samples=args.eval_samples, seed=args.seed)
+    return train_prompts, evaluator
+
+
+def _dpo_data(args, policy, setup):
+    from workbench.device import make_generator
+    from workbench.llm.dpo import rps_comparisons
+    from workbench.prefdata import load_comparisons
+
+    if args.data:
+        return load_comparisons(args.data)
+    # every process builds the same set: the reference's samples from a generator seeded by --seed
+    return rps_comparisons(policy, setup["task"], args.pairs_per_prompt, make_generator(args.seed, policy.device))
 
 
 def one_line(exc: BaseException) -> str:
