@@ -110,6 +110,7 @@ WRONG = {
         "pi_main not subtracted": lambda phi, pi, pi_main, Sigma_inv, gamma: S.gshf_uncertainty(phi, pi, 0 * pi_main, Sigma_inv, gamma),
     },
     "04.2": {"the hidden instance's (ref_mass 0.01)": lambda: 0.515, "the enhancer's": lambda: 3.8e-5},
+    "04.3": {"at gamma = 1": lambda: 1.04e-4, "exploit-only's": lambda: 0.5154},
     "05.1": {
         "ties count 0": lambda p_hat, P: (torch.where(p_hat > 0.5, P, torch.zeros_like(P)) + torch.where(p_hat < 0.5, 1 - P, torch.zeros_like(P))).mean(-1),
         "p_hat instead of the indicator": lambda p_hat, P: (p_hat * P + (1 - p_hat) * (1 - P)).mean(-1),

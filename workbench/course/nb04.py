@@ -1,5 +1,5 @@
-"""Checks of notebook 04 (online bandits): GSHF's uncertainty of a policy, and exploit-only's final gap when the
-reference no longer hides the good action."""
+"""Checks of notebook 04 (online bandits): GSHF's uncertainty of a policy, exploit-only's final gap when the
+reference no longer hides the good action, and the enhancer's with a narrow uncertainty budget."""
 
 from __future__ import annotations
 
@@ -41,3 +41,10 @@ def _check_exploit(answer, g) -> str:
     return number_check(answer, S.exploit_gap_at_ref_mass_02(), rtol=0.02, what="exploit-only's final gap",
                         hint="hidden_good_actions(..., ref_mass=0.2, seed=0), online_curves with n_seeds=4, "
                              "then sm.final_means(frame, 'gap')['exploit']")
+
+
+@register("04.3", NB, "break an assumption: a narrow uncertainty budget", "number", S.enhancer_gap_at_gamma_01)
+def _check_narrow(answer, g) -> str:
+    return number_check(answer, S.enhancer_gap_at_gamma_01(), rtol=0.02, what="the enhancer's final gap at gamma = 0.1",
+                        hint="Run 1's instance (ref_mass 0.01), online_curves with gamma=0.1 and n_seeds=4, then "
+                             "sm.final_means(frame, 'gap')['enhancer']")

@@ -162,6 +162,17 @@ def exploit_gap_at_ref_mass_02() -> float:
     return float(sm.final_means(frame, "gap")["exploit"])
 
 
+def enhancer_gap_at_gamma_01() -> float:
+    """Exercise 04.3: the enhancer's mean gap after the last round on ``hidden_good_actions(10, 8, 4, 0.1, 0.01, seed=0)``
+    with a narrow uncertainty budget ``gamma = 0.1`` (10 rounds of 50 comparisons, 4 runs, ``lam = 1``, ``seed = 0``)."""
+    from workbench import bandits as B
+    from workbench.analysis import summaries as sm
+
+    hid = B.hidden_good_actions(10, 8, 4, 0.1, 0.01, seed=0)
+    frame = B.online_curves(hid, ("enhancer", "exploit"), n_rounds=10, batch_size=50, n_seeds=4, gamma=0.1, lam=1.0, seed=0)
+    return float(sm.final_means(frame, "gap")["enhancer"])
+
+
 # --------------------------------------------------------------------------------------------------------------
 # 05 · preference models
 
