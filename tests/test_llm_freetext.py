@@ -230,3 +230,42 @@ def test_bad_free_text_inputs_are_refused_before_training(tmp_path, judges, extr
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
     assert not (tmp_path / "c.ckpt").exists() and (tmp_path / "full" / "keep.txt").exists()  # nothing written
+
+
+def test_compare_ranks_exported_policies_by_the_judged_matrix(tmp_path, judges, capsys):
+    from workbench.llm.compare import main as compare_main
+
+    for name, trainer in (("nash", "Nash-MD-PG"), ("sp", "Self-play")):
+        assert cli_main(_cli(tmp_path, judges, "--trainer", trainer, "--no-eval", "--save-model",
+                             str(tmp_path / name))) == 0
+    argv = ["--prompts", DATA, "--judge", str(judges["pairwise"]), "--model", "tiny", "--heldout", "0.3",
+            "--policy", f"nash={tmp_path / 'nash'}", "--policy", f"sp={tmp_path / 'sp'}", "--samples", "2",
+            "--max-new-tokens", "6", "--out", str(tmp_path / "m.csv")]
+    assert compare_main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "judged win rate P(row ≻ column)" in printed and "Nash averaging" in printed
+    frame = pd.read_csv(tmp_path / "m.csv")
+    W = frame[frame.metric == "win_rate"].pivot(index="algo", columns="opponent", values="value")
+    assert sorted(W.index) == ["nash", "reference", "sp"]
+    assert ((W + W.T - 1).abs() < 0.25).all().all()  # a judge trained on both orders is near antisymmetric
+    bad = [*argv[:-2], "--policy", f"x={tmp_path}"]
+    assert compare_main(bad) == 2
+    assert "has no adapter_config.json" in capsys.readouterr().err
+    policy = load_policy("tiny", seed=0, lora_r=4)
+    policy.save_pretrained(tmp_path / "r4")
+    assert compare_main([*argv[:-2], "--policy", f"r4={tmp_path / 'r4'}"]) == 2
+    assert "rank 4" in capsys.readouterr().err
+
+
+def test_the_judge_command_trains_saves_and_refuses_bad_input(tmp_path, capsys):
+    from workbench.prefmodels.__main__ import main as judge_main
+
+    out = tmp_path / "judge"
+    assert judge_main(["--data", DATA, "--kind", "bt", "--out", str(out), "--epochs", "1"]) == 0
+    assert "bt judge saved to" in capsys.readouterr().out
+    judge = load_judge(out)  # a BT judge: usable by RLHF through its reward
+    assert isinstance(judge, BTModelJudge) and judge.reward(["x"], ["y"]).shape == (1,)
+    assert judge_main(["--data", DATA, "--out", str(out)]) == 2
+    assert "exists and is not empty; add --overwrite" in capsys.readouterr().err
+    assert judge_main(["--data", str(tmp_path / "none.jsonl"), "--out", str(tmp_path / "j2")]) == 2
+    assert "no file matches" in capsys.readouterr().err and not (tmp_path / "j2").exists()

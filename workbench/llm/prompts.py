@@ -160,7 +160,7 @@ def fit_prompts(policy, prompts: Sequence[str], max_new_tokens: int) -> tuple[li
         if len(ids) > room:
             if room < 1:
                 raise PromptsError(f"the chat template alone takes {overhead} of the {budget} prompt tokens")
-            p = tok.decode(ids[len(ids) - room:], skip_special_tokens=True).strip()
+            p = tok.decode(ids[len(ids) - room:], skip_special_tokens=False).strip()  # [UNK] kept: never empty
             cut += 1
         out.append(p)
     return out, cut

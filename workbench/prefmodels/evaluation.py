@@ -26,7 +26,7 @@ EPS = 1e-7
 
 
 def _t(x) -> torch.Tensor:
-    return torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x, dtype=torch.float64).flatten()
+    return torch.as_tensor(np.array(x) if not isinstance(x, torch.Tensor) else x, dtype=torch.float64).flatten()
 
 
 def accuracy(p, y) -> float:
