@@ -24,6 +24,10 @@ not start with one (the tiny model's prompts: one token longer on TRL's side); T
 ``sum_t log(pi/mu)_t log pi_t`` vs our sequence-level score-function term (same cost); TRL tokenizes ids for
 its reward model directly while ours decodes to text and re-tokenizes (our cost); TRL's mixture in LoRA mode
 mixes the policy with ``get_base_model()``, which still has the adapters on (a TRL bug: no extra cost).
+TRL runs as shipped: under transformers 5 with gradient checkpointing off its ``GeometricMixtureWrapper`` passes one
+KV cache to both the policy and the reference, so its ``y'`` is not drawn from its own mixture (issue #17; see
+``benchmarks/README.md``), and its correct sampling path, which costs more, is not what is timed here.
+``--baseline DIR`` times our step in another checkout (an earlier revision) against this one, launched alternately.
 
 Peak memory is an RSS high-water mark, so the allocator counts: with glibc's default *dynamic* mmap threshold,
 freed activation buffers stay in the heap and fragment it step after step (our SmolLM2 LoRA step: 2.15 GB at
@@ -109,7 +113,7 @@ LOGP = "log-prob forwards (log pi(y) with grad; 'before': also log mu(y))"
 PROFILE_ORDER = [
     "loss: sampling + judge + log-probs",
     "sampling: y, y' (mixture) and log mu(y)", "sampling: y, y' (mixture)",
-    "sampling: y (generate), y' (mixture, no KV cache)",
+    "sampling: y (generate), y' (GeometricMixtureWrapper, as shipped)",
     "  of which model forwards (KV cache)", SIDE, "  of which decode to text",
     "judge (reward model)", LOGP, "log pi(y) (grad) + log mu(y) forwards", "backward", "clip + AdamW step",
 ]
@@ -309,7 +313,7 @@ def run_trl(a, device, dtype, timers: Timers) -> dict:
                 cpu.append(time.process_time() - self.c)
 
     trainer.add_callback(StepTimer())
-    timers.wrap(trainer, "_generate_completions", "sampling: y (generate), y' (mixture, no KV cache)")
+    timers.wrap(trainer, "_generate_completions", "sampling: y (generate), y' (GeometricMixtureWrapper, as shipped)")
     timers.wrap(trainer, "_compute_rewards", "judge (reward model)")
     timers.wrap(trainer, "_compute_logprobs", "log pi(y) (grad) + log mu(y) forwards")
     timers.wrap(trainer.accelerator, "backward", "backward")
@@ -344,17 +348,19 @@ def worker(a) -> None:
 
 
 def launch(a, **over) -> dict:
-    argv = [sys.executable, __file__, "--worker"]
+    tree = Path(over.pop("tree", None) or Path(__file__).resolve().parents[1])  # the checkout whose code runs
+    argv = [sys.executable, str(tree / "benchmarks" / "bench_llm.py"), "--worker"]
     for k, v in {**vars(a), **over}.items():
-        if k in ("worker", "levers", "models", "modes", "sides", "attn", "mmap_threshold"):
+        if k in ("worker", "levers", "models", "modes", "sides", "attn", "mmap_threshold", "baseline"):
             continue
         argv += [f"--{k.replace('_', '-')}", str(v)]
-    env = {**os.environ, "OMP_NUM_THREADS": str(over.get("threads", a.threads)), "TOKENIZERS_PARALLELISM": "false"}
+    env = {**os.environ, "OMP_NUM_THREADS": str(over.get("threads", a.threads)), "TOKENIZERS_PARALLELISM": "false",
+           "PYTHONPATH": str(tree)}  # the worker imports that checkout's workbench
     if a.mmap_threshold > 0:  # both sides: glibc returns freed blocks >= this size to the OS (no dynamic threshold)
         env["MALLOC_MMAP_THRESHOLD_"] = str(a.mmap_threshold)
     if over.get("attn"):
         env["BENCH_ATTN"] = over["attn"]
-    p = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=Path(__file__).resolve().parents[1])
+    p = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=tree)
     line = [ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")]
     if p.returncode != 0 or not line:
         print(f"[{over}] failed (exit {p.returncode}):\n{p.stderr[-3000:]}", file=sys.stderr)
@@ -371,7 +377,21 @@ def machine() -> str:
     except (OSError, StopIteration):
         pass
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{cpu}, {os.cpu_count()} logical CPUs, {gpu}, torch {torch.__version__}"
+    return f"{cpu} ({cpu_features()}), {os.cpu_count()} logical CPUs, {gpu}, torch {torch.__version__}"
+
+
+def cpu_features() -> str:
+    """The CPU flags that change a float32 / bfloat16 forward's speed (from /proc/cpuinfo): AVX-512, native bf16
+    (``avx512_bf16``), AMX; every ratio is only comparable between machines with the same ones."""
+    try:
+        flags = next(ln.split(":", 1)[1].split() for ln in open("/proc/cpuinfo") if ln.startswith("flags"))
+    except (OSError, StopIteration):
+        return "flags unknown"
+    avx512 = sorted(f for f in flags if f.startswith("avx512"))
+    amx = sorted(f for f in flags if f.startswith("amx"))
+    return (f"AVX-512: {'yes (' + ' '.join(avx512) + ')' if avx512 else 'no'}; native bf16 (avx512_bf16): "
+            f"{'yes' if 'avx512_bf16' in flags else 'no'}; AMX: {' '.join(amx) if amx else 'no'}; "
+            f"AVX2: {'yes' if 'avx2' in flags else 'no'}")
 
 
 def main() -> None:
@@ -398,6 +418,9 @@ def main() -> None:
                     help="launch each configuration this many times, alternating the sides; rows show the median "
                          "run (peak memory: the largest) and the min/max seconds per step")
     ap.add_argument("--levers", action="store_true", help="ours only: each speed lever measured on its own")
+    ap.add_argument("--baseline", default="",
+                    help="a checkout of an earlier revision (git worktree add /tmp/old REV): its step and ours, "
+                         "launched alternately, each worker importing its own checkout's workbench")
     ap.add_argument("--attn", default="", help="with --levers: also time this attention implementation (eager)")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--side", default="ours", help=argparse.SUPPRESS)
@@ -430,6 +453,10 @@ def main() -> None:
                     runs.append(("+ judge batched (default path)", {"variant": "all"}))
                 if a.attn:
                     runs.append((f"all levers, attn={a.attn}", {"variant": "all", "attn": a.attn}))
+            elif a.baseline:
+                rev = subprocess.run(["git", "-C", a.baseline, "rev-parse", "--short", "HEAD"], capture_output=True,
+                                     text=True).stdout.strip() or a.baseline
+                runs = [(f"before ({rev})", {"tree": a.baseline}), ("ours (this checkout)", {})]
             else:
                 runs = [(s, {"side": s}) for s in a.sides.split(",")]
             results = {label: [] for label, _ in runs}
