@@ -33,7 +33,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap = _Parser(prog=PROG, description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--prompts", required=True, help="the prompts or comparisons file of the training runs")
     ap.add_argument("--judge", required=True, help="a saved ModelJudge folder or a transformers reward-model folder")
-    ap.add_argument("--model", default="tiny", help="the base model the adapters were trained on")
+    ap.add_argument("--model", default="tiny", help="the base model the adapters were trained on (as --model of the runs)")
     ap.add_argument("--policy", action="append", default=[], metavar="LABEL=DIR", required=True,
                     help="an exported LoRA adapter folder and its label; repeatable")
     ap.add_argument("--heldout", type=float, default=0.2, help="held-out fraction (as in the training runs)")
@@ -101,12 +101,15 @@ def run(args: argparse.Namespace):
     prompts = split.heldout or split.train
     judge = load_judge(args.judge)
     ranks = {json.loads((p / "adapter_config.json").read_text()).get("r") for p in adapters.values()}
-    policy = load_policy(args.model, device=args.device, lora_r=int(next(iter(ranks))) if len(ranks) == 1 else 8)
+    from workbench.llm.run import model_label, resolve_model
+
+    policy = load_policy(resolve_model(args.model), device=args.device,
+                         lora_r=int(next(iter(ranks))) if len(ranks) == 1 else 8)
     prompts, _ = fit_prompts(policy, prompts, args.max_new_tokens)
     trained = [V.Trained(label, args.seed, adapter_snapshot(policy, path)) for label, path in adapters.items()]
     frame = V.sampled_win_rates(policy, judge, prompts, trained, n_samples=args.samples,
                                 max_new_tokens=args.max_new_tokens, generator=make_generator(args.seed, policy.device),
-                                model_name=Path(str(args.model)).name, beta=args.beta)
+                                model_name=model_label(args.model), beta=args.beta)
     tables = V.win_rate_table(frame)
     front = V.sampled_frontier(policy, judge, prompts, trained, n_samples=args.samples,
                                max_new_tokens=args.max_new_tokens,

@@ -98,7 +98,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help="KL strength of the game: the trainer's and the exact evaluator's beta")
     ap.add_argument("--hyper", action="append", default=[], metavar="KEY=VALUE",
                     help="another trainer hyperparameter (YAML value), e.g. --hyper mixture=0.25; repeatable")
-    ap.add_argument("--model", default="tiny", help="'tiny', 'smollm2' or a local checkpoint folder")
+    ap.add_argument("--model", default="tiny", help="'tiny' (the enumerable task's), 'smollm2', a local checkpoint folder, "
+                                                    "or sft:FILE (a tiny free-text reference SFT'd on FILE's comparisons)")
     ap.add_argument("--finetune", default="lora", choices=("lora", "full"), help="train LoRA adapters or all weights")
     ap.add_argument("--lora-r", type=_positive_int, default=8, help="LoRA rank")
     ap.add_argument("--dtype", default=None, choices=("float32", "bfloat16", "float16"),
@@ -198,6 +199,8 @@ def run_args(args: argparse.Namespace):
 
     hyper = {"beta": args.beta, **_hyper(args.hyper)}
     check_paths(args)
+    spec = args.model
+    args.model = resolve_model(args.model)
     if args.model not in ("tiny", "smollm2"):
         model_path(args.model)  # a missing folder is named before anything loads
     trainer = make_trainer(args.trainer, **hyper) if args.trainer != "DPO" else None  # bad hyperparameters fail here
@@ -219,7 +222,7 @@ def run_args(args: argparse.Namespace):
         trainer = make_trainer(args.trainer, **hyper)
     result = train(trainer, policy, setup["judge"], prompts, config, evaluator=evaluator,
                    checkpoint=args.checkpoint, resume=args.resume, overwrite=args.overwrite, extend=args.extend,
-                   model_name=Path(str(args.model)).name, progress=args.progress, accelerator=acc,
+                   model_name=model_label(spec), progress=args.progress, accelerator=acc,
                    stop_after=args.stop_after)
     if acc.is_main_process:
         if args.out:
@@ -230,7 +233,7 @@ def run_args(args: argparse.Namespace):
         if args.save_model:
             policy.save_pretrained(args.save_model, merge=args.merge, overwrite=args.overwrite,
                                    meta={"trainer": trainer.name, "beta": args.beta, "steps": result.steps,
-                                         "queries": result.queries, "seed": args.seed, "model": str(args.model),
+                                         "queries": result.queries, "seed": args.seed, "model": str(spec),
                                          "prompts": args.prompts, "judge": setup["judge_spec"]})
         last = result.frame[result.frame.step == result.frame.step.max()]
         summary = ", ".join(f"{m}={v:.4g}" for m, v in zip(last.metric, last.value))
@@ -239,6 +242,27 @@ def run_args(args: argparse.Namespace):
               + (f"; model saved to {args.save_model}" if args.save_model else ""))
     acc.wait_for_everyone()
     return result, policy, acc
+
+
+def resolve_model(spec: str) -> str:
+    """A ``--model`` value as :func:`workbench.llm.load_policy` takes it: ``"sft:FILE"`` builds (once, cached) the
+    tiny free-text reference SFT'd on the comparisons of ``FILE`` (:func:`workbench.llm.sft.sft_checkpoint`) and
+    names its folder; anything else (``tiny``, ``smollm2``, a folder) is returned as it is."""
+    if not str(spec).startswith("sft:"):
+        return str(spec)
+    from workbench.llm.sft import sft_checkpoint
+    from workbench.prefdata import load_comparisons
+
+    data = str(spec)[4:]
+    if not data:
+        raise UsageError("--model sft:FILE needs the comparisons file, e.g. --model sft:data/prefs/hh_sample.jsonl")
+    return str(sft_checkpoint(load_comparisons(data)))
+
+
+def model_label(spec: str) -> str:
+    """The ``model`` knob of the rows: the name, the folder's name, or ``sft-<file stem>``."""
+    spec = str(spec)
+    return f"sft-{Path(spec[4:]).stem}" if spec.startswith("sft:") else Path(spec).name
 
 
 def _needs_reward(args) -> bool:
