@@ -1,6 +1,7 @@
-"""Command line for one LLM-lab training run on the enumerable task: argparse -> LoopConfig -> train -> CSV.
+"""Command line for one LLM training run, on the enumerable task or your own prompts: argparse -> train -> CSV.
 
     python -m workbench.llm.run --trainer Nash-MD-PG --model tiny --steps 60 --out runs/nash_md.csv
+    python -m workbench.llm.run --prompts prefs.jsonl --judge runs/judge --model sft:prefs.jsonl --save-model runs/m
     torchrun --standalone --nproc_per_node 2 -m workbench.llm.run --trainer Nash-MD-PG --batch-size 16  # 2 CPU processes
     accelerate launch --config_file configs/accelerate/ddp.yaml -m workbench.llm.run --model smollm2 ...  # GPUs
 
@@ -11,6 +12,11 @@ atomically). ``--checkpoint F --resume`` continues a run, also on another number
 ``--stop-after K`` leaves a run after step ``K`` (a multiple of ``--eval-every``) for a later ``--resume``;
 ``--resume --extend --steps N`` continues a finished run to ``N`` steps. An existing checkpoint or CSV is
 someone's run: it is replaced only with ``--overwrite``.
+
+With ``--prompts FILE`` (a comparisons or prompts file, :mod:`workbench.llm.prompts`) and ``--judge DIR`` (a
+saved preference model or a reward model, :func:`workbench.llm.judges.load_judge`) the run trains on the file's
+training prompts and is evaluated by the judge on its held-out prompts every ``--eval-every`` steps
+(:mod:`workbench.llm.freetext`); ``--save-model DIR`` exports the policy (:mod:`workbench.llm.export`).
 
 The loop's flags (``--steps``, ``--batch-size``, ``--lr``, ``--weight-decay``, ``--grad-clip``,
 ``--max-new-tokens``, ``--temperature``, ``--eval-every``, ``--seed``) are generated from
