@@ -134,7 +134,9 @@ def grade_notebook(path: str | Path, executed_dir: str | Path, timeout: int | No
     try:
         papermill.execute_notebook(str(path), str(target), kernel_name="python3", cwd=str(path.parent),
                                    progress_bar=False, execution_timeout=timeout, allow_errors=True,
-                                   request_save_on_cell_execute=False)
+                                   # no saves mid-run (as the report runner): saving the plotly-heavy notebook every
+                                   # 30 s stalled notebook 01's explorer cell for minutes
+                                   request_save_on_cell_execute=False, autosave_cell_every=0)
     except PapermillExecutionError:
         pass  # the executed copy holds every cell's outcome; the graded cells are read below
     nb = nbformat.read(target, as_version=4)
