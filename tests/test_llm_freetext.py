@@ -269,3 +269,38 @@ def test_the_judge_command_trains_saves_and_refuses_bad_input(tmp_path, capsys):
     assert "exists and is not empty; add --overwrite" in capsys.readouterr().err
     assert judge_main(["--data", str(tmp_path / "none.jsonl"), "--out", str(tmp_path / "j2")]) == 2
     assert "no file matches" in capsys.readouterr().err and not (tmp_path / "j2").exists()
+
+
+@pytest.mark.slow
+def test_a_free_text_run_killed_with_sigkill_resumes_to_the_uninterrupted_run(tmp_path, judges):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from workbench.llm.checkpoint import CheckpointError, load_checkpoint
+
+    args = _cli(tmp_path, judges, "--steps", "10", "--batch-size", "2", "--eval-every", "2")
+    assert cli_main([*args, "--out", str(tmp_path / "full.csv")]) == 0
+    ckpt = tmp_path / "run.ckpt"
+    proc = subprocess.Popen([sys.executable, "-m", "workbench.llm.run", *args, "--checkpoint", str(ckpt)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and proc.poll() is None:
+            try:
+                if load_checkpoint(ckpt)["step"] >= 2:
+                    break
+            except CheckpointError:
+                pass  # not written yet
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)  # kill -9: no cleanup, the lock file stays
+    finally:
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    assert load_checkpoint(ckpt)["step"] < 10
+    with pytest.warns(UserWarning, match="taking over the stale lock"):
+        assert cli_main([*args, "--checkpoint", str(ckpt), "--resume", "--out", str(tmp_path / "resumed.csv")]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "resumed.csv"), pd.read_csv(tmp_path / "full.csv"))
+    assert not os.path.exists(str(ckpt) + ".lock")
