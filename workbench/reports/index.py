@@ -115,6 +115,10 @@ th {{ background: #f3f3f3; }}
 <code>python -m workbench.reports</code>; parameters list what differs from the notebook's parameters cell.
 Every page here works with no network: figures (plotly.js inside each report), equations (MathJax in
 <code>_static/mathjax</code>) and the Explore sliders; copy the whole folder to keep it that way.</p>
+<p id="course">Teaching with these labs: the course page <a href="../docs/course.md">docs/course.md</a> (in the
+repository) gives a six-week plan, prerequisites and run times; each report folds its exercises' solutions behind
+"Show solution", and <code>python -m workbench.course build --out DIR</code> writes student copies with self-checking
+exercises.</p>
 <table id="reports">
 <thead><tr>{head}</tr></thead>
 <tbody>
