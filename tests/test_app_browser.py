@@ -21,6 +21,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -147,6 +148,7 @@ def test_app_journey_offline(page, server, tmp_path):
     pol = wait_for(page, "the policies figure", lambda: figure(page, "Policies at β = 0.1"), 180)
     wait_for(page, "the convergence curves", lambda: figure(page, "KL(π*‖π<sub>t</sub>) against iterations"))
     shot(page, "1-games")
+    assert page.errors == [], f"JavaScript errors on loading: {page.errors[:3]}"
     before = pol["data"][0]["y"]
     handle = page.locator(".noUi-handle").first
     handle.focus()
@@ -158,11 +160,26 @@ def test_app_journey_offline(page, server, tmp_path):
     # a malformed CSV: the message in the page, the previous figures kept
     bad = tmp_path / "ragged.csv"
     bad.write_text(",a,b\na,0,1,7\nb\n")
-    page.locator("input[type=file]").first.set_input_files(str(bad))
+    page.locator(".wb-game-upload input[type=file]").first.set_input_files(str(bad))
     msg = wait_for(page, "the CSV message", lambda: alert(page, "Cannot update the game"))
     assert "ragged.csv" in msg and "previous setting" in msg, msg
     assert figure(page, "Policies at β = 0.15") is not None
     shot(page, "2-games-bad-csv")
+    # a background sweep: the progress bar runs, Cancel stops it between two values of beta
+    for css, value in (("wb-sweep-games", "400"), ("wb-sweep-betas", "30")):  # long enough to cancel
+        field = page.locator(f".{css} input").first
+        field.fill(value)
+        field.press("Enter")
+    page.get_by_role("button", name="Run sweep in the background").click()
+    try:
+        wait_for(page, "the sweep to start", lambda: page.get_by_text(re.compile(r"^Sweeping")).count() > 0, 30)
+    finally:
+        shot(page, "2-games-sweep")
+    page.get_by_role("button", name="Cancel").click()
+    status = wait_for(page, "the sweep to end", lambda: page.get_by_text(re.compile(r"^(Cancelled after|Done:)")).count()
+                      and page.get_by_text(re.compile(r"^(Cancelled after|Done:)")).first.inner_text(), 120)
+    assert status.startswith("Cancelled after"), status
+    assert page.errors == [], f"JavaScript errors after the sweep: {page.errors[:3]}"
     # a negative beta typed in the slider's box
     box = page.locator(".wb-beta input.bk-input").first
     page.get_by_text("Library", exact=True).first.click()
@@ -192,8 +209,13 @@ def test_app_journey_offline(page, server, tmp_path):
         len(t["x"]) for t in f["data"] if t["name"] == "Nash-MD-PG") > n_first and f, 120)
     del flipped, grown
     shot(page, "3-llm-training")
+    assert page.errors == [], f"JavaScript errors while training: {page.errors[:3]}"
     page.get_by_role("button", name="Stop").click()
-    wait_for(page, "the run to stop", lambda: page.get_by_text(re.compile(r"^(Stopped|Finished)")).count() > 0, 120)
+    try:
+        wait_for(page, "the run to stop", lambda: page.get_by_text("Stopped", exact=True).count()
+                 + page.get_by_text("Finished", exact=True).count() > 0, 120)
+    finally:
+        shot(page, "4-llm-stopped")
     wait_for(page, "the final distribution", lambda: figure(page, "Nash-MD-PG after"), 60)
     shot(page, "4-llm-stopped")
 
@@ -206,18 +228,37 @@ def test_app_journey_offline(page, server, tmp_path):
     frames = [run({"Nash-MD": make_method("Nash-MD"), "Nash-MP": make_method("Nash-MP")}, random_game(6, 0.1, seed=s),
                   60, record_every=5, progress=False).assign(seed=s) for s in (0, 1, 2)]
     good = tmp_path / "tabular_runs.csv"
-    import pandas as pd
-
     pd.concat(frames).to_csv(good, index=False)
-    page.locator("input[type=file]").nth(1).set_input_files(str(good))
+    page.locator(".wb-runs-upload input[type=file]").first.set_input_files(str(good))
     wait_for(page, "the runs' curves", lambda: figure(page, "KL(π*‖π<sub>t</sub>) against iteration t"), 60)
     shot(page, "5-runs")
+    assert page.errors == [], f"JavaScript errors in the runs view: {page.errors[:3]}"
     wrong = tmp_path / "scores.csv"
     wrong.write_text("model,score\na,1\n")
-    page.locator("input[type=file]").nth(1).set_input_files(str(wrong))
+    page.locator(".wb-runs-upload input[type=file]").first.set_input_files(str(wrong))
     msg = wait_for(page, "the schema message", lambda: alert(page, "Cannot load the files"))
     assert "scores.csv" in msg and "missing column(s) algo" in msg, msg
     assert figure(page, "KL(π*‖π<sub>t</sub>) against iteration t") is not None  # the previous frames stay
+
+    # rankings from a win-rate frame: rock, paper, scissors and a copy of rock
+    names, s_ = ["rock", "paper", "scissors", "rock copy"], 0.9
+    base = [[0.5, 1 - s_, s_], [s_, 0.5, 1 - s_], [1 - s_, s_, 0.5]]
+    idx = [0, 1, 2, 0]
+    rows = [(a, 0, 10, 80, "win_rate", base[idx[i]][idx[j]], "tiny", 0.1, b) for i, a in enumerate(names)
+            for j, b in enumerate(names)]
+    rows += [(a, 0, 10, 80, "kl_to_mu", kl, "tiny", 0.1, "") for a, kl in zip(names, (0.3, 0.05, 0.1, 0.3))]
+    wr = tmp_path / "win_rates.csv"
+    pd.DataFrame(rows, columns=["algo", "seed", "step", "queries", "metric", "value", "model", "beta",
+                                "opponent"]).to_csv(wr, index=False)
+    page.locator(".wb-runs-upload input[type=file]").first.set_input_files(str(wr))
+    wait_for(page, "the win-rate frame to load", lambda: page.get_by_text("Loaded 20 rows").count() > 0, 60)
+    page.get_by_role("button", name="Use the loaded win-rate frame").click()
+    raw = wait_for(page, "the win-rate matrix", lambda: figure(page, "Pairwise win rates W"), 60)
+    wait_for(page, "the ranking's sentence", lambda: page.get_by_text("Why the rankings differ").count() > 0, 30)
+    page.get_by_text("regularized W_β", exact=True).first.click()
+    reg = wait_for(page, "the regularized matrix", lambda: figure(page, "Pairwise regularized win rates"), 60)
+    assert reg["data"][0]["y"] == raw["data"][0]["y"]
+    shot(page, "6-rankings")
 
     assert page.blocked == [], f"requests outside the loopback address were attempted: {page.blocked[:5]}"
     assert page.errors == [], f"JavaScript errors: {page.errors[:3]}"

@@ -67,6 +67,6 @@ def build_app(views=None, **view_params):
     template = pn.template.BootstrapTemplate(
         title="NLHF Workbench", header_background="#2a4d69", sidebar_width=0, collapsed_sidebar=True,
     )
-    template.main.append(pn.Tabs(*tabs, dynamic=False, sizing_mode="stretch_width"))
+    template.main.append(pn.Tabs(*tabs, dynamic=True, sizing_mode="stretch_width"))  # hidden tabs are not rendered: no resize of invisible plots
     template.views = built
     return template

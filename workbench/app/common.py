@@ -92,11 +92,12 @@ def placeholder(text: str, height: int = 300):
     return fig
 
 
-def set_figure(pane: pn.pane.Plotly, fig, height: int | None = None) -> None:
+def set_figure(pane: pn.pane.Plotly, fig) -> None:
     """Replace a pane's figure (no fixed width: it follows the page); the same figure object, changed in
-    place, is sent again. ``height``: the pane's new height, set before the figure so plotly sizes to it."""
-    if height is not None and pane.height != height:
-        pane.height = height
+    place, is sent again. The figure takes the pane's height (a pane's height set after it was first drawn does
+    not reach the page, so each pane keeps one height; a smaller plot area breaks plotly's axis scaling)."""
+    if pane.height is not None:
+        fig.layout.height = pane.height
     if fig.layout.width is not None:
         fig.update_layout(width=None, autosize=True)
     if pane.object is fig:

@@ -327,7 +327,7 @@ def sweep_model(methods: dict, betas, *, n: int = 10, games: int = 16, steps: in
 
 def sweep_figure(frame: pd.DataFrame, metric: str = "kl_to_eq") -> go.Figure:
     """Median and 10-90 % band over the games of the final ``metric`` against ``beta``, one curve per method."""
-    sub = frame[frame["metric"] == metric]
+    sub = frame[frame["metric"] == metric].assign(value=lambda d: d["value"].clip(lower=1e-16))  # log axis: 0 -> floor
     curves = {}
     for algo, g in sub.groupby("algo", sort=False):
         wide = g.pivot_table(index="beta", columns="game", values="value")
@@ -402,7 +402,7 @@ class GamesView(param.Parameterized):
                              options={"skewed: μ(k) ∝ (n − k)²": "skewed", "uniform": "uniform"}, value=self.mu)
         self.w_n = w.IntInput(name="Responses n (random, Bradley–Terry, mixture)", value=self.n, start=None, end=None)
         self.w_seed = w.IntInput(name="Seed", value=self.seed)
-        self.w_upload = w.FileInput(name="Win counts (CSV)", accept=".csv", multiple=False)
+        self.w_upload = w.FileInput(name="Win counts (CSV)", accept=".csv", multiple=False, css_classes=["wb-game-upload"])
         self.w_beta = w.EditableFloatSlider(name="β (KL strength)", start=0.01, end=2.0, step=0.01, value=self.beta,
                                             format="0.000", css_classes=["wb-beta"])
         self.w_eta_choice = w.Select(name="Step size η", options=list(ETA_CHOICES), value=self.eta_choice)
@@ -419,15 +419,15 @@ class GamesView(param.Parameterized):
         self.panes = {k: plotly_pane(height=420 if k != "steps" and k != "queries" else 400)
                       for k in ("policies", "payoff", "path", "exploitability", "steps", "queries")}
         # the sweep
-        self.w_sweep_games = w.IntInput(name="Random games per β", value=16, step=8)
-        self.w_sweep_betas = w.IntInput(name="Values of β (0.01 … 1, log-spaced)", value=8)
+        self.w_sweep_games = w.IntInput(name="Random games per β", value=16, step=8, css_classes=["wb-sweep-games"])
+        self.w_sweep_betas = w.IntInput(name="Values of β (0.01 … 1, log-spaced)", value=8, css_classes=["wb-sweep-betas"])
         self.w_sweep_start = w.Button(name="Run sweep in the background", button_type="primary")
         self.w_sweep_cancel = w.Button(name="Cancel", button_type="warning", disabled=True)
         self.w_sweep_progress = pn.indicators.Progress(name="Sweep progress", value=0, max=100, visible=False,
                                                        bar_color="primary")
         self.w_sweep_status = pn.pane.Markdown("", css_classes=["wb-help"])
-        self.sweep_pane = plotly_pane(placeholder("The sweep's figure appears here: set the sweep in the left column "
-                                                  "and press “Run sweep in the background”.", 120), height=140)
+        self.sweep_pane = plotly_pane(height=400)
+        self.sweep_pane.visible = False  # shown with the first sweep's figure
         self.w_sweep_start.on_click(self.start_sweep)
         self.w_sweep_cancel.on_click(lambda *_: self._sweep_cancel.set())
 
@@ -505,7 +505,8 @@ class GamesView(param.Parameterized):
             return
         cancelled = self._sweep_cancel.is_set()
         if self.sweep_frame is not None and len(self.sweep_frame):
-            set_figure(self.sweep_pane, sweep_figure(self.sweep_frame), height=400)
+            set_figure(self.sweep_pane, sweep_figure(self.sweep_frame))
+            self.sweep_pane.visible = True
         self.w_sweep_status.object = (f"Cancelled after {done} of {total} values of β." if cancelled
                                       else f"Done: {total} values of β.")
 

@@ -169,13 +169,20 @@ class TrainingJob:
         self.frame: pd.DataFrame | None = None
         self.tabular: pd.DataFrame | None = None
         self.final: dict | None = None
-        self.state, self.error = "idle", None
+        self.phase, self.error = "idle", None  # set by the worker thread only (state adds "stopping")
         self.evaluations = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.started_at = self.ended_at = None
 
     # ------------------------------------------------------------------ the run
+    @property
+    def state(self) -> str:
+        """``phase``, or ``"stopping"`` while a stop has been asked and the loop has not reached its evaluation."""
+        if self.phase == "training" and self._stop.is_set() and self.running:
+            return "stopping"
+        return self.phase
+
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
@@ -187,7 +194,7 @@ class TrainingJob:
             raise ValueError("nothing to resume: this run has not written a checkpoint yet (start it first)")
         self._stop.clear()
         self.error, self.final = None, None
-        self.state = "loading"
+        self.phase = "loading"
         self.started_at, self.ended_at = time.time(), None
         self._thread = threading.Thread(target=self._work, args=(resume,), name="llm-training", daemon=True)
         self._thread.start()
@@ -196,7 +203,6 @@ class TrainingJob:
         """Stop after the next evaluation (the loop writes its checkpoint; ``start(resume=True)`` continues)."""
         if self.running:
             self._stop.set()
-            self.state = "stopping"
 
     def join(self, timeout: float | None = None) -> None:
         if self._thread is not None:
@@ -255,7 +261,7 @@ class TrainingJob:
                     q = queries_per_step(trainer, policy, judge, prompts, config)
                     budget = max(1, q * n["steps"]) if q > 0 else 32 * task.n * n["steps"]
                     self.tabular = tabular_reference(evaluator, budget)
-                self.state = "training"
+                self.phase = "training"
                 kwargs = dict(evaluator=evaluator, checkpoint=self.checkpoint, resume=resume, progress=False,
                               on_eval=self._on_eval)
                 if "overwrite" in inspect.signature(train).parameters and not resume:
@@ -267,10 +273,10 @@ class TrainingJob:
                 self.final = {"dist": dist.cpu().numpy(), "pi_star": evaluator.pi_star.cpu().numpy(),
                               "gibbs": self._gibbs(evaluator, task), "responses": list(task.responses),
                               "step": run.steps, "queries": run.queries}
-                self.state = "finished" if run.steps >= n["steps"] else "stopped"
+                self.phase = "finished" if run.steps >= n["steps"] else "stopped"
         except Exception as exc:  # noqa: BLE001 -- shown in the page
             self.error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            self.state = "failed"
+            self.phase = "failed"
         finally:
             self.ended_at = time.time()
 
@@ -300,10 +306,13 @@ def curve_figures(frame: pd.DataFrame | None, tabular: pd.DataFrame | None, *, x
         from workbench.app.common import placeholder
 
         figs["equilibrium"] = placeholder("Choose a trainer and press Start: the exact distance to the regularized "
-                                          "equilibrium grows here after every evaluation.", 200)
-        figs["win_rate"] = placeholder("… and its win rate against the reference μ here.", 120)
+                                          "equilibrium grows here after every evaluation.", 420)
+        figs["win_rate"] = placeholder("… and its win rate against the reference μ here.", 420)
         return figs
     tab = tabular if (tabular is not None and x == "queries") else None
+    if tab is not None:  # the tabular lab up to the run's own queries so far: equal budgets, a readable axis
+        tab = tab[tab["queries"] <= max(1, int(frame["queries"].max()))]
+        tab = tab if len(tab) else None
     eq = equilibrium_curves(frame, tab, metrics=("kl_to_eq", "reg_exploitability"), x=x,
                             title=f"{label}: exact distance to the regularized equilibrium"
                                   + (" (dashed: the tabular lab on the same game)" if tab is not None else ""))
@@ -359,7 +368,7 @@ class LLMView(param.Parameterized):
         self.w_status = pn.pane.Markdown("No run yet. The tiny model loads on the first start (a few seconds).",
                                          css_classes=["wb-help"])
         self.panes = {"equilibrium": plotly_pane(height=420), "win_rate": plotly_pane(height=420),
-                      "distribution": plotly_pane(height=600)}
+                      "distribution": plotly_pane(height=840)}  # the tiny task's 4 prompts: 2 rows of panels
         self.panes["distribution"].visible = False
         self.w_trainer.param.watch(self._trainer_changed, "value")
         self.w_x.param.watch(lambda e: (setattr(self, "x_axis", e.new), self._redraw()), "value")
@@ -409,20 +418,15 @@ class LLMView(param.Parameterized):
         job = self.job
         if job is None:
             return
-        step, total = job.progress
-        self.w_progress.value = int(100 * step / max(total, 1))
-        words = {"loading": "Loading the tiny model and solving the game …", "training": "Training",
-                 "stopping": "Stopping after the next evaluation …", "stopped": "Stopped", "finished": "Finished",
-                 "failed": "Failed", "idle": ""}[job.state]
-        q = int(job.frame["queries"].max()) if job.frame is not None and len(job.frame) else 0
-        self.w_status.object = (f"**{words}** · {job.trainer_name}, β = {job.numbers['beta']:g}: step {step} of {total}, "
-                                f"{q} preference queries, {job.evaluations} evaluations")
+        running = job.running  # read once: the status, the figures and the buttons below agree with it
+        self._status(job)
         key = (id(job), len(job.frame) if job.frame is not None else -1, job.final is not None)
         if key != self._seen:
             self._seen = key
             with self.messages.guard("Cannot draw the run", keep="The training goes on."):
                 self._redraw()
-        if not job.running and job.state in ("stopped", "finished", "failed"):
+        if not running and job.state in ("stopped", "finished", "failed"):
+            self._status(job)
             if job.state == "failed":
                 self.messages.error(f"**The run failed:** {job.error}. The curves show the evaluations before it.")
             self.w_start.disabled = False
@@ -431,19 +435,29 @@ class LLMView(param.Parameterized):
             if self._poll_cb is not None:
                 self._poll_cb.stop()
 
+    def _status(self, job: TrainingJob) -> None:
+        step, total = job.progress
+        self.w_progress.value = int(100 * step / max(total, 1))
+        words = {"loading": "Loading the tiny model and solving the game …", "training": "Training",
+                 "stopping": "Stopping after the next evaluation …", "stopped": "Stopped", "finished": "Finished",
+                 "failed": "Failed", "idle": ""}[job.state]
+        q = int(job.frame["queries"].max()) if job.frame is not None and len(job.frame) else 0
+        self.w_status.object = (f"**{words}** · {job.trainer_name}, β = {job.numbers['beta']:g}: step {step} of {total}, "
+                                f"{q} preference queries, {job.evaluations} evaluations")
+
     def _redraw(self):
         job = self.job
         label = job.trainer_name if job is not None else "run"
         figs = curve_figures(job.frame if job else None, job.tabular if job else None, x=self.x_axis, label=label)
         for key, fig in figs.items():
-            set_figure(self.panes[key], fig, height=int(fig.layout.height or 420))
+            set_figure(self.panes[key], fig)
         if job is not None and job.final is not None:
             from workbench.plots.llm import distribution_figure
 
             f = job.final
             fig = distribution_figure(f["dist"], f["pi_star"], f["responses"], label=f"{label} after {f['step']} steps",
                                       gibbs=f["gibbs"])
-            set_figure(self.panes["distribution"], fig, height=int(fig.layout.height or 600))
+            set_figure(self.panes["distribution"], fig)
             self.panes["distribution"].visible = True
 
     # ------------------------------------------------------------------ layout

@@ -293,7 +293,8 @@ class RunsView(param.Parameterized):
     # ------------------------------------------------------------------ widgets
     def _build_widgets(self):
         w = pn.widgets
-        self.w_upload = w.FileInput(name="Results files", accept=".csv,.parquet", multiple=True)
+        self.w_upload = w.FileInput(name="Results files", accept=".csv,.parquet", multiple=True,
+                                    css_classes=["wb-runs-upload"])
         self.w_folder = w.TextInput(name="…or a folder of saved frames", placeholder="reports/frames")
         self.w_load_folder = w.Button(name="Load folder", button_type="primary")
         self.w_metric = w.Select(name="Metric", options=[])
@@ -307,7 +308,7 @@ class RunsView(param.Parameterized):
         self.w_html = w.FileDownload(label="Figure as HTML", filename="figure.html", callback=self._html,
                                      button_type="default", disabled=True)
         self.curves_pane = plotly_pane(placeholder("Load results files (CSV or Parquet of the results schema) or a "
-                                                   "folder of saved frames: their curves appear here.", 140), height=160)
+                                                   "folder of saved frames: their curves appear here.", 460), height=460)
         self.table = w.Tabulator(pd.DataFrame(), disabled=True, show_index=False, height=180, sizing_mode="stretch_width",
                                  visible=False)
         self.w_upload.param.watch(self._uploaded, "value")
@@ -326,7 +327,7 @@ class RunsView(param.Parameterized):
         self.w_beta = w.FloatInput(name="β of the regularized matrix", value=0.1, step=0.05)
         self.rank_status = pn.pane.Markdown("", css_classes=["wb-help"])
         self.matrix_pane = plotly_pane(placeholder("Compute the win rates of saved LLM-lab runs, or use a loaded "
-                                                   "win-rate frame: the matrix appears here.", 140), height=160)
+                                                   "win-rate frame: the matrix appears here.", 460), height=460)
         self.rank_table = w.Tabulator(pd.DataFrame(), disabled=True, show_index=False, sizing_mode="stretch_width",
                                       height=220, visible=False)
         self.rank_sentence = pn.pane.Markdown("")
@@ -381,7 +382,7 @@ class RunsView(param.Parameterized):
             sel = filter_frame(self.frame, {c: w.value for c, w in self.filter_widgets.items()})
             fig = curves_figure(sel, self.w_metric.value, x=self.w_x.value, log_y=self.w_log.value)
             self.selection, self.figure = sel, fig
-            set_figure(self.curves_pane, fig, height=460)
+            set_figure(self.curves_pane, fig)
             self.table.visible = True
             self.table.value = final_table(sel, self.w_metric.value, x=self.w_x.value)
             self.w_csv.disabled = self.w_html.disabled = False
@@ -427,7 +428,7 @@ class RunsView(param.Parameterized):
             self.ranking = ranking
             what = (f"regularized win rates W<sub>β</sub> (β = {self.w_beta.value:g}): W − β KL(row ‖ μ) + β KL(column ‖ μ)"
                     if reg else "win rates W = P(row ≻ column)")
-            set_figure(self.matrix_pane, matrix_figure(W, f"Pairwise {what}, mean over seeds"), height=460)
+            set_figure(self.matrix_pane, matrix_figure(W, f"Pairwise {what}, mean over seeds"))
             self.rank_table.visible = True
             table = ranking.table.reset_index().rename(columns={"policy": "policy", **RANKING_COLUMNS})
             self.rank_table.value = table.round(4)
