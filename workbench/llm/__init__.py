@@ -12,6 +12,12 @@ Trainers (one module each, registry name -> class): ``"Nash-MD-PG"``, ``"Self-pl
 Xiong et al. 2023), ``"DPO"`` (offline, on a fixed comparison set), ``"RLHF"`` (RLOO on a BT reward),
 ``"RSO-DPO"`` (DPO on pairs rejection-sampled from the Gibbs policy); best-of-n is a training-free
 baseline (:mod:`workbench.llm.best_of_n`).
+
+One way to do each thing: every model forward goes through ``Policy.logprobs`` (peft internals in
+:mod:`workbench.llm.adapters`), every sample through the one decoding loop of :mod:`workbench.llm.sampling`,
+every loss piece lives in :mod:`workbench.llm.losses` (the trainer modules do not import each other), and the
+modules import in one order, without a circle: ``task, adapters -> policy -> sampling -> exact -> models ->
+loop -> losses -> trainers`` (``tests/test_llm_imports.py``).
 """
 
 from workbench.registry import build

@@ -161,7 +161,9 @@ class Policy(nn.Module):
     def row_scalable(self) -> bool:
         """Whether a mixed batch (adapters on in some rows, off in others) runs as a per-row LoRA scaling
         (:func:`workbench.llm.adapters.rows_on`) rather than peft's own mixed-adapter batch."""
-        return self.finetune == "lora" and adapters.row_scalable(self._lora_layers())
+        if not hasattr(self, "_row_scalable"):
+            self._row_scalable = self.finetune == "lora" and adapters.row_scalable(self._lora_layers())
+        return self._row_scalable
 
     @contextmanager
     def reference(self) -> Iterator[nn.Module]:
