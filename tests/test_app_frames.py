@@ -36,7 +36,7 @@ def notebooks(tmp_path: Path) -> Path:
     return folder
 
 
-def test_frames_recorded_and_kept_on_failure(tmp_path):
+def test_frames_recorded_and_kept_on_failure(tmp_path, monkeypatch):
     folder, out = notebooks(tmp_path), tmp_path / "reports"
     [ok] = run_reports(folder, out, only=["01"], overrides={"n": 6}, log=lambda m: None)
     assert ok.ok, ok.message()
@@ -58,3 +58,14 @@ def test_frames_recorded_and_kept_on_failure(tmp_path):
     assert not bad.ok and "planted failure" in bad.error and bad.cell_index == 5, bad.message()
     assert pd.read_parquet(frames / "results.parquet")["value"].tolist() == [1 / 6, 1 / 7, 1 / 8]
     assert json.loads((frames / "frames.json").read_text())["parameters"]["n"] == 6
+    # a run whose cells all pass (so the new frames were recorded) but whose export fails is a failed run too:
+    # its frames are not published
+    import workbench.reports.runner as runner
+
+    def broken_export(path):
+        raise RuntimeError("planted export failure")
+
+    monkeypatch.setattr(runner, "export_html", broken_export)
+    [bad] = run_reports(folder, out, only=["01"], overrides={"n": 11}, log=lambda m: None)
+    assert not bad.ok and "planted export failure" in bad.error
+    assert pd.read_parquet(frames / "results.parquet")["value"].tolist() == [1 / 6, 1 / 7, 1 / 8]
