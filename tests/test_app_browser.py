@@ -166,7 +166,7 @@ def test_app_journey_offline(page, server, tmp_path):
     assert figure(page, "Policies at β = 0.15") is not None
     shot(page, "2-games-bad-csv")
     # a background sweep: the progress bar runs, Cancel stops it between two values of beta
-    for css, value in (("wb-sweep-games", "400"), ("wb-sweep-betas", "30")):  # long enough to cancel
+    for css, value in (("wb-sweep-games", "100"), ("wb-sweep-betas", "30")):  # long enough to cancel
         field = page.locator(f".{css} input").first
         field.fill(value)
         field.press("Enter")
@@ -255,7 +255,7 @@ def test_app_journey_offline(page, server, tmp_path):
     page.get_by_role("button", name="Use the loaded win-rate frame").click()
     raw = wait_for(page, "the win-rate matrix", lambda: figure(page, "Pairwise win rates W"), 60)
     wait_for(page, "the ranking's sentence", lambda: page.get_by_text("Why the rankings differ").count() > 0, 30)
-    page.get_by_text("regularized W_β", exact=True).first.click()
+    page.get_by_text("regularized Wᵦ", exact=True).first.click()
     reg = wait_for(page, "the regularized matrix", lambda: figure(page, "Pairwise regularized win rates"), 60)
     assert reg["data"][0]["y"] == raw["data"][0]["y"]
     shot(page, "6-rankings")

@@ -254,3 +254,19 @@ def test_saved_method_runs_ranked(tmp_path):
     with pytest.raises(ValueError, match="no runs.json"):
         R.win_rates_from_runs(tmp_path)
     torch.manual_seed(0)
+
+
+def test_views_render_as_panel_components():
+    """Each view's layout is a panel component that renders to a bokeh model: what a JupyterLab cell shows
+    after ``workbench.app.extension()`` (the app's tabs hold the same objects)."""
+    import panel as pn
+
+    from workbench.app import GamesView, LLMView, RunsView, build_app, extension
+
+    extension()
+    for cls in (GamesView, LLMView, RunsView):
+        layout = cls().panel()
+        assert isinstance(layout, pn.layout.Row)
+        assert layout.get_root() is not None
+    page = build_app(views=["Runs and rankings"])
+    assert set(page.views) == {"Runs and rankings"}

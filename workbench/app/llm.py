@@ -361,6 +361,8 @@ class LLMView(param.Parameterized):
         self.w_start = w.Button(name="Start", button_type="primary")
         self.w_stop = w.Button(name="Stop", button_type="warning", disabled=True)
         self.w_resume = w.Button(name="Resume", button_type="success", disabled=True)
+        self.w_download = w.FileDownload(label="This run's frame (CSV)", filename="llm_run.csv", callback=self._csv,
+                                         button_type="default", disabled=True)
         self.w_x = w.RadioButtonGroup(name="x axis", options={"preference queries": "queries", "gradient steps": "step"},
                                       value=self.x_axis, button_type="primary", button_style="outline")
         self.w_progress = pn.indicators.Progress(name="Training progress", value=0, max=100, visible=False,
@@ -375,6 +377,13 @@ class LLMView(param.Parameterized):
         self.w_start.on_click(lambda *_: self.start())
         self.w_stop.on_click(lambda *_: self.stop())
         self.w_resume.on_click(lambda *_: self.start(resume=True))
+
+    def _csv(self):
+        """The current run's tidy frame as CSV (the results schema: load it in Runs and rankings)."""
+        import io
+
+        frame = self.job.frame if self.job is not None else None
+        return io.StringIO("" if frame is None else frame.to_csv(index=False))
 
     def _trainer_changed(self, event):
         self.trainer = event.new
@@ -431,6 +440,8 @@ class LLMView(param.Parameterized):
                 self.messages.error(f"**The run failed:** {job.error}. The curves show the evaluations before it.")
             self.w_start.disabled = False
             self.w_resume.disabled = job.state != "stopped"
+            self.w_download.disabled = job.frame is None
+            self.w_download.filename = f"{job.trainer_name.replace(' ', '_')}_beta{job.numbers['beta']:g}_seed{job.numbers['seed']}.csv"
             self.w_stop.disabled = True
             if self._poll_cb is not None:
                 self._poll_cb.stop()
@@ -465,7 +476,7 @@ class LLMView(param.Parameterized):
         controls = pn.Column(
             pn.pane.Markdown("### Run on the enumerable task (tiny model)"),
             self.w_trainer, self.w_beta, self.w_hyper, self.w_steps, self.w_batch, self.w_eval, self.w_lr, self.w_seed,
-            pn.Row(self.w_start, self.w_stop, self.w_resume), self.w_progress, self.w_status,
+            pn.Row(self.w_start, self.w_stop, self.w_resume), self.w_progress, self.w_status, self.w_download,
             pn.pane.Markdown("### Curves"), self.w_x,
             width=320,
         )

@@ -128,6 +128,8 @@ def curves_figure(frame: pd.DataFrame, metric: str, x: str = "step", log_y: bool
         raise ValueError(f"the selection has no column {x!r} for the x axis")
     # knobs that vary within a method (e.g. beta) split its line; one that only follows the method does not
     varying = [c for c in knob_columns(sub) if c != "file" and (sub.groupby("algo")[c].nunique(dropna=False) > 1).any()]
+    if "opponent" in sub.columns and sub["opponent"].fillna("").astype(str).str.len().gt(0).any():
+        varying.append("opponent")  # win rates: one line per (row policy, opponent)
     if varying:  # one line per method and knob setting
         sub = sub.assign(algo=sub["algo"] + " (" + sub[varying].astype(str).apply(
             lambda r: ", ".join(f"{display_name(c)} = {v}" for c, v in r.items()), axis=1) + ")")
@@ -322,7 +324,7 @@ class RunsView(param.Parameterized):
                                            value=False, button_type="primary", button_style="outline")
         self.w_load_runs = w.Button(name="Compute win rates", button_type="primary")
         self.w_from_frames = w.Button(name="Use the loaded win-rate frame", button_type="default")
-        self.w_matrix = w.RadioButtonGroup(name="Matrix", options={"raw W": False, "regularized W_β": True},
+        self.w_matrix = w.RadioButtonGroup(name="Matrix", options={"raw W": False, "regularized Wᵦ": True},
                                            value=False, button_type="primary", button_style="outline")
         self.w_beta = w.FloatInput(name="β of the regularized matrix", value=0.1, step=0.05)
         self.rank_status = pn.pane.Markdown("", css_classes=["wb-help"])
@@ -359,7 +361,8 @@ class RunsView(param.Parameterized):
         metrics = list(dict.fromkeys(frame["metric"]))
         options = {display_name(m).replace("<sub>", "").replace("</sub>", ""): m for m in metrics}
         self.w_metric.options = options
-        preferred = next((m for m in ("kl_to_eq", "reg_exploitability", "gap", "accuracy") if m in metrics), metrics[0])
+        preferred = next((m for m in ("kl_to_eq", "reg_exploitability", "gap", "accuracy", "exploitability", "kl_to_mu")
+                          if m in metrics), metrics[0])
         self.filter_widgets = {}
         for col in ["algo", "seed", *knob_columns(frame)]:
             values = sorted(frame[col].dropna().unique().tolist(), key=str)
