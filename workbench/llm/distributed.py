@@ -160,3 +160,17 @@ def broadcast_from_main(accelerator, obj):
     box = [obj]
     broadcast_object_list(box, from_process=0)
     return box[0]
+
+
+def on_main(accelerator, check) -> None:
+    """Run ``check()`` on the main process only and raise its error on EVERY process (so no process waits at a
+    collective for a main process that failed): ownership checks of files only the main process writes."""
+    error = None
+    if accelerator is None or accelerator.is_main_process:
+        try:
+            check()
+        except Exception as exc:  # noqa: BLE001 - re-raised below, on every process
+            error = exc
+    error = broadcast_from_main(accelerator, error)
+    if error is not None:
+        raise error

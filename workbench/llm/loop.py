@@ -53,7 +53,7 @@ from workbench.device import make_generator
 from workbench.llm.checkpoint import (CheckpointError, CheckpointLock, check_checkpoint_path, evaluator_beta,
                                       load_checkpoint, run_identity, save_checkpoint)
 from workbench.llm.distributed import (broadcast_from_main, child_seed, forward_through, local_batch,
-                                       make_accelerator, reduce_step, same_device)
+                                       make_accelerator, on_main, reduce_step, same_device)
 from workbench.llm.judges import CountingJudge
 from workbench.llm.policy import Policy
 from workbench.results import make_frame
@@ -319,11 +319,13 @@ def train(
     check_inputs(trainer, judge, prompts, config, evaluator)
     if extend and not resume:
         raise ValueError("train: extend=True continues a checkpoint; it needs resume=True")
-    ckpt = check_checkpoint_path(checkpoint, resume=resume, overwrite=overwrite)
     params = [p for _, p in policy.trainable()]
     if not params:
         raise ValueError("train: the policy has no trainable weights")
     acc = accelerator if accelerator is not None else make_accelerator()
+    # the checkpoint is the main process's: only it checks ownership (another process would see its lock)
+    on_main(acc, lambda: check_checkpoint_path(checkpoint, resume=resume, overwrite=overwrite))
+    ckpt = Path(checkpoint) if checkpoint is not None else None
     args = (trainer, policy, CountingJudge(judge), list(prompts), config, evaluator, ckpt, resume, extend, model_name,
             progress, acc, accelerator is None, stop_after, on_eval, params)
     if ckpt is not None and acc.is_main_process:

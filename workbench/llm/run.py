@@ -200,11 +200,12 @@ def run_args(args: argparse.Namespace):
 
     from workbench.io import atomic_write_text
     from workbench.llm import LoopConfig, load_policy, make_trainer, train
-    from workbench.llm.distributed import local_device, make_accelerator
+    from workbench.llm.distributed import local_device, make_accelerator, on_main
     from workbench.llm.models import model_path
 
     hyper = {"beta": args.beta, **_hyper(args.hyper)}
-    check_paths(args)
+    acc = make_accelerator()
+    on_main(acc, lambda: check_paths(args))  # the main process writes --out, --checkpoint and --save-model
     spec = args.model
     args.model = resolve_model(args.model)
     if args.model not in ("tiny", "smollm2"):
@@ -217,7 +218,6 @@ def run_args(args: argparse.Namespace):
     config = LoopConfig(**loop, max_new_tokens=setup["max_new_tokens"])
     if args.threads:
         torch.set_num_threads(args.threads)
-    acc = make_accelerator()
     device = args.device if args.device is not None else local_device()
     dtype = getattr(torch, args.dtype) if args.dtype else None
     policy = load_policy(args.model, finetune=args.finetune, device=device, dtype=dtype, lora_r=args.lora_r,
