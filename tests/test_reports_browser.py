@@ -150,7 +150,8 @@ INSPECT = r"""() => {
             right: Math.round(r.right), width: Math.round(r.width), codeNames: bad,
             control: (L.sliders || []).length ? 'slider' : ((L.updatemenus || []).some(m => (m.buttons || []).length > 1) ? 'dropdown' : null)};
   });
-  const emptyOutputs = [...document.querySelectorAll('.jp-OutputArea-output')].filter(o =>
+  // an output folded in a closed "Show solution" <details> has no innerText but keeps its box: not empty
+  const emptyOutputs = [...document.querySelectorAll('.jp-OutputArea-output')].filter(o => !o.closest('details:not([open])') &&
     !text(o) && !o.querySelector('img, svg, canvas, iframe, table, video') && o.getBoundingClientRect().height > 4).length;
   return {
     mathjax: document.querySelectorAll('.MathJax, .MathJax_Display').length,
@@ -319,6 +320,7 @@ def test_solutions_start_collapsed_and_open_on_a_click(browser, tmp_path):
     assert details.count() == 1 and details.locator("summary").inner_text() == "Show solution"
     assert details.evaluate("d => d.open") is False
     assert not page.get_by_text("SECRET_LINE").is_visible() and not page.get_by_text("SECRET_OUTPUT").is_visible()
+    assert page.evaluate(INSPECT)["emptyOutputs"] == 0  # a folded output is hidden, not an empty box
     assert page.get_by_text("Exercise 01.1").is_visible() and page.get_by_text('check("01.1", answer)').is_visible()
     details.locator("summary").click()
     assert details.evaluate("d => d.open") is True
