@@ -195,7 +195,14 @@ def test_app_journey_offline(page, server, tmp_path):
         field = page.locator(f".{css} input").first
         field.fill(value)
         field.press("Enter")
+    hyper = page.locator("textarea").first
+    hyper.fill("mixture: lots")
     page.get_by_role("button", name="Start").click()
+    msg = wait_for(page, "the hyperparameter message", lambda: alert(page, "Cannot start the run"))
+    assert "mixture = 'lots'" in msg and "expected float" in msg, msg
+    hyper.fill("mixture: 0.125")
+    page.get_by_role("button", name="Start").click()
+    wait_for(page, "the message to clear", lambda: not alert(page, "Cannot start the run"))
     first = wait_for(page, "the first evaluations", lambda: (f := figure(page, "Nash-MD-PG: exact distance"))
                      and len(f["data"][-1]["x"]) >= 2 and f, 180)
     n_first = max(len(t["x"]) for t in first["data"] if t["name"] == "Nash-MD-PG")

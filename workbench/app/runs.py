@@ -270,6 +270,16 @@ RANKING_COLUMNS = {"nash_mass": "mass in the Nash mixture", "nash_rating": "win 
                    "average_rank": "average-win-rate rank"}
 
 
+_SUBSCRIPTS = {"t": "ₜ", "T": "ₜ", "β": "ᵦ", "0": "₀", "1": "₁", "i": "ᵢ", "j": "ⱼ"}
+
+
+def _plain(label: str) -> str:
+    """A plotly label (``π<sub>t</sub>``) as plain text for a widget (``πₜ``)."""
+    import re
+
+    return re.sub(r"<sub>(.*?)</sub>", lambda m: "".join(_SUBSCRIPTS.get(c, c) for c in m.group(1)), str(label))
+
+
 class RunsView(param.Parameterized):
     """The Runs and rankings page (see the module docstring)."""
 
@@ -359,14 +369,15 @@ class RunsView(param.Parameterized):
 
         self.frame = frame
         metrics = list(dict.fromkeys(frame["metric"]))
-        options = {display_name(m).replace("<sub>", "").replace("</sub>", ""): m for m in metrics}
+        options = {_plain(display_name(m)): m for m in metrics}
         self.w_metric.options = options
         preferred = next((m for m in ("kl_to_eq", "reg_exploitability", "gap", "accuracy", "exploitability", "kl_to_mu")
                           if m in metrics), metrics[0])
         self.filter_widgets = {}
         for col in ["algo", "seed", *knob_columns(frame)]:
             values = sorted(frame[col].dropna().unique().tolist(), key=str)
-            label = {"algo": "Methods", "seed": "Seeds", "file": "Files"}.get(col, display_name(col).capitalize())
+            label = {"algo": "Methods", "seed": "Seeds", "file": "Files", "eta_schedule": "Step-size schedule",
+                     "opponent": "Opponents"}.get(col, _plain(display_name(col)).capitalize())
             mc = pn.widgets.MultiChoice(name=f"{label} (none chosen = all)", options=[str(v) for v in values], value=[])
             mc.param.watch(lambda e: self.redraw(), "value")
             self.filter_widgets[col] = mc
