@@ -270,3 +270,21 @@ def test_views_render_as_panel_components():
         assert layout.get_root() is not None
     page = build_app(views=["Runs and rankings"])
     assert set(page.views) == {"Runs and rankings"}
+
+
+def test_cli_arguments_and_runs_folder(tmp_path):
+    from workbench.app.__main__ import free_port, parse_args
+
+    args = parse_args(["--port", "5006", "--address", "0.0.0.0", "--no-show", "--runs", str(tmp_path)])
+    assert (args.port, args.address, args.no_show, args.runs) == (5006, "0.0.0.0", True, str(tmp_path))
+    assert parse_args([]).port == 0 and 0 < free_port() < 65536
+    with pytest.raises(SystemExit):
+        parse_args(["--port", "99999"])
+    tabular_frames((0,)).to_parquet(tmp_path / "runs.parquet")
+    (tmp_path / "notes.csv").write_text("a,b\n1,2\n")  # not a results frame: skipped
+    view = R.RunsView(folder=str(tmp_path))
+    assert view.messages.text == "" and set(view.frame["file"]) == {"runs.parquet"}
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    view.load_folder(str(empty))
+    assert "no results frames" in view.messages.text and set(view.frame["file"]) == {"runs.parquet"}

@@ -298,9 +298,13 @@ class RunsView(param.Parameterized):
         self.ranking_inputs: RankingInputs | None = None
         self.ranking = None
         self._build_widgets()
-        default = self.folder or next((f for f in ("reports/frames", "runs") if Path(f).is_dir()), None)
-        if default:
-            self.w_folder.value = str(default)
+        if self.folder:  # given (python -m workbench.app --runs FOLDER): load it now
+            self.w_folder.value = str(self.folder)
+            self.load_folder(self.folder)
+        else:  # suggest the reports' recorded frames or a runs/ folder when they exist
+            default = next((f for f in ("reports/frames", "runs") if Path(f).is_dir()), None)
+            if default:
+                self.w_folder.value = default
 
     # ------------------------------------------------------------------ widgets
     def _build_widgets(self):
