@@ -237,10 +237,19 @@ class Policy(nn.Module):
         """Log-softmax over the vocabulary, or over the allowed tokens (others -inf), ``(..., V)``."""
         logits = logits.float()
         if self.allowed is not None:
-            mask = torch.full_like(logits, float("-inf"))
-            mask[..., self.allowed] = 0.0
-            logits = logits + mask
+            logits = logits + self._allowed_mask(logits)  # (..., V) + (V,)
         return torch.log_softmax(logits, dim=-1)
+
+    def _allowed_mask(self, logits: torch.Tensor) -> torch.Tensor:
+        """``(V,)``: 0 at the allowed tokens, -inf elsewhere; built once per constraint (and device), not per forward
+        (it holds the constraint it was built for, so a new ``allowed`` tensor rebuilds it)."""
+        cached = getattr(self, "_mask", None)
+        if cached is None or cached[0] is not self.allowed or cached[1].shape[0] != logits.shape[-1] \
+                or cached[1].device != logits.device:
+            mask = torch.full((logits.shape[-1],), float("-inf"), device=logits.device, dtype=logits.dtype)
+            mask[self.allowed] = 0.0
+            self._mask = (self.allowed, mask)
+        return self._mask[1]
 
     def logprobs(
         self,
@@ -283,7 +292,7 @@ class Policy(nn.Module):
                 extra["adapter_names"] = adapters.adapter_names(self.model, on)
         ctx = self.reference() if reference else nullcontext(self.model)
         with ctx as model, self.swapped(None if reference else weights), rows:
-            with torch.no_grad() if reference else nullcontext():
+            with torch.no_grad() if reference and torch.is_grad_enabled() else nullcontext():
                 out = model(input_ids=ids, attention_mask=mask, position_ids=pos, logits_to_keep=keep, **extra)
         return self.token_logprobs(out.logits), (getattr(out, CACHE_ARG) if use_cache else None)  # (B, keep, V)
 
