@@ -151,7 +151,8 @@ class TrainingJob:
     after its next evaluation (its checkpoint is written), ``frame`` is the tidy frame so far (updated after
     every evaluation), ``tabular`` the tabular lab's Nash-MD / Nash-MP curves on the same game and budget,
     ``final`` the final policy's exact distribution, ``pi_star`` and the Gibbs target ``(X, n)`` once the run
-    has ended, ``state`` one of ``"idle" "loading" "training" "stopping" "stopped" "finished" "failed"``."""
+    has ended, ``state`` one of ``"idle" "waiting" "loading" "training" "stopping" "stopped" "finished" "failed"`` (one run
+    trains at a time per process: they share the loaded model)."""
 
     _shared: dict = {}  # one loaded tiny policy per process, reused by every job (reset to its initial weights)
     _lock = threading.Lock()  # one training at a time per process (they would share the policy)
@@ -250,7 +251,11 @@ class TrainingJob:
         from workbench.llm.experiments import queries_per_step, tabular_reference
 
         try:
-            with self._lock:
+            if not self._lock.acquire(blocking=False):  # another session of this server is training
+                self.phase = "waiting"
+                self._lock.acquire()
+            self.phase = "loading"
+            try:
                 policy, task, prompts = self._policy()
                 trainer, judge = self._build(policy, task)
                 n = self.numbers
@@ -274,6 +279,8 @@ class TrainingJob:
                               "gibbs": self._gibbs(evaluator, task), "responses": list(task.responses),
                               "step": run.steps, "queries": run.queries}
                 self.phase = "finished" if run.steps >= n["steps"] else "stopped"
+            finally:
+                self._lock.release()
         except Exception as exc:  # noqa: BLE001 -- shown in the page
             self.error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             self.phase = "failed"
@@ -450,6 +457,7 @@ class LLMView(param.Parameterized):
         step, total = job.progress
         self.w_progress.value = int(100 * step / max(total, 1))
         words = {"loading": "Loading the tiny model and solving the game …", "training": "Training",
+                 "waiting": "Waiting for another run on this server to finish …",
                  "stopping": "Stopping after the next evaluation …", "stopped": "Stopped", "finished": "Finished",
                  "failed": "Failed", "idle": ""}[job.state]
         q = int(job.frame["queries"].max()) if job.frame is not None and len(job.frame) else 0
