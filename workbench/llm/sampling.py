@@ -75,7 +75,8 @@ def draw(probs: torch.Tensor, generator: torch.Generator | None = None) -> torch
     that is what diverged weights produce, and a search over it would return an arbitrary index."""
     cdf = probs.double().cumsum(-1)  # (R, V)
     total = cdf[:, -1]  # (R,)
-    if not bool(((total > 0) & (total < float("inf"))).all() & (probs.min() >= 0)):  # NaN fails both comparisons
+    lo, hi = torch.aminmax(total)  # a NaN row makes lo NaN, which fails the comparison
+    if not (float(lo) > 0 and float(hi) < float("inf") and float(probs.min()) >= 0):
         bad = ~((total > 0) & (total < float("inf"))) | (probs < 0).any(-1)  # (R,)
         r = int(bad.nonzero()[0])
         raise ValueError(f"draw: row {r} of the sampling probabilities is not a distribution (sum {float(total[r])!r},"
