@@ -288,3 +288,25 @@ def test_cli_arguments_and_runs_folder(tmp_path):
     empty.mkdir()
     view.load_folder(str(empty))
     assert "no results frames" in view.messages.text and set(view.frame["file"]) == {"runs.parquet"}
+
+
+def test_runs_trained_on_the_page_are_ranked():
+    """Two short runs ended in the LLM view are ranked in the Runs view of the same page (exact win rates)."""
+    import asyncio
+
+    from workbench.app import build_app
+
+    page = build_app()
+    llm, runs = page.views["LLM training"], page.views["Runs and rankings"]
+    for trainer in ("Nash-MD-PG", "Self-play"):
+        job = L.TrainingJob(trainer, 0.1, steps=2, batch_size=4, eval_every=2)
+        job.start()
+        job.join(300)
+        assert job.state == "finished", job.error
+        llm._remember(job)
+    finals, beta = llm.session_runs()
+    assert len(finals) == 2 and beta == 0.1
+    asyncio.run(runs._compute_session())
+    assert runs.messages.text == "", runs.messages.text
+    names = list(runs.rank_table.value["policy"])
+    assert sorted(names) == sorted(["reference", "Nash-MD-PG (β = 0.1, seed 0, 2 steps)", "Self-play (β = 0.1, seed 0, 2 steps)"])

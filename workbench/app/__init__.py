@@ -61,7 +61,10 @@ def build_app(views=None, **view_params):
     built = {}
     for title in (views or list(VIEWS)):
         module, cls = VIEWS[title].split(":")
-        view = getattr(importlib.import_module(module), cls)(**view_params.get(title, {}))
+        params = dict(view_params.get(title, {}))
+        if title == "Runs and rankings" and "LLM training" in built:  # rank the runs trained on this page
+            params.setdefault("session_runs", built["LLM training"].session_runs)
+        view = getattr(importlib.import_module(module), cls)(**params)
         built[title] = view
         tabs.append((title, view.panel()))
     template = pn.template.BootstrapTemplate(

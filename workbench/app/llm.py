@@ -170,6 +170,7 @@ class TrainingJob:
         self.frame: pd.DataFrame | None = None
         self.tabular: pd.DataFrame | None = None
         self.final: dict | None = None
+        self.trained = None  # the final policy as a workbench.llm.evaluation.Trained record once the run ended
         self.phase, self.error = "idle", None  # set by the worker thread only (state adds "stopping")
         self.evaluations = 0
         self._stop = threading.Event()
@@ -248,6 +249,7 @@ class TrainingJob:
         import torch
 
         from workbench.llm import ExactEvaluator, LoopConfig, train
+        from workbench.llm.evaluation import Trained
         from workbench.llm.experiments import queries_per_step, tabular_reference
 
         try:
@@ -275,6 +277,9 @@ class TrainingJob:
                 self.frame = run.frame
                 with torch.no_grad():
                     dist = evaluator.distribution(policy)  # (X, n)
+                n_label = f"{self.trainer_name} (β = {n['beta']:g}, seed {n['seed']}, {run.steps} steps)"
+                self.trained = Trained(n_label, 0, {k: v.detach().cpu().clone() for k, v in policy.snapshot().items()},
+                                       run.steps, run.queries)
                 self.final = {"dist": dist.cpu().numpy(), "pi_star": evaluator.pi_star.cpu().numpy(),
                               "gibbs": self._gibbs(evaluator, task), "responses": list(task.responses),
                               "step": run.steps, "queries": run.queries}
@@ -349,6 +354,8 @@ class LLMView(param.Parameterized):
         super().__init__(**params)
         self.messages = Messages()
         self.job: TrainingJob | None = None
+        self.ended: dict = {}  # id(job) -> Trained record of each run that ended on this page (Runs and rankings)
+        self.ended_beta: float | None = None
         self._seen = (None, -1, None)
         self._build_widgets()
         self._redraw()
@@ -448,10 +455,25 @@ class LLMView(param.Parameterized):
             self.w_start.disabled = False
             self.w_resume.disabled = job.state != "stopped"
             self.w_download.disabled = job.frame is None
+            self._remember(job)
             self.w_download.filename = f"{job.trainer_name.replace(' ', '_')}_beta{job.numbers['beta']:g}_seed{job.numbers['seed']}.csv"
             self.w_stop.disabled = True
             if self._poll_cb is not None:
                 self._poll_cb.stop()
+
+    def _remember(self, job: TrainingJob) -> None:
+        """Keep an ended run's final adapters as a ``Trained`` record (label: trainer, beta, seed, steps; one
+        matrix: seed 0) for the ranking of the runs trained on this page."""
+        if job.trained is None:
+            return
+        self.ended[id(job)] = job.trained  # a resumed run replaces its earlier end
+        if self.ended_beta is None:
+            self.ended_beta = job.numbers["beta"]
+
+    def session_runs(self):
+        """``(records, beta)`` of the runs that ended on this page (the Runs view's "Rank the runs trained on this
+        page"); ``beta`` is the first run's."""
+        return list(self.ended.values()), self.ended_beta
 
     def _status(self, job: TrainingJob) -> None:
         step, total = job.progress

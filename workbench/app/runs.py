@@ -197,40 +197,51 @@ def win_rates_from_runs(folder: str | Path, *, judged: bool = False, n_samples: 
     """The win-rate matrix of the policies saved by :meth:`MethodRuns.save` in ``folder`` (and the reference),
     on the enumerable task with the tiny model: exact (``judged=False``) or judged by the task's oracle from
     ``n_samples`` samples per prompt; each policy's exact ``KL(pi || mu)``; ``beta`` from the runs' frame."""
-    import torch
-
-    from workbench.device import make_generator
-    from workbench.llm import ExactEvaluator, OracleJudge, load_policy
-    from workbench.llm import evaluation as V
-    from workbench.llm.exact import task_prompts
     from workbench.llm.experiments import MethodRuns
-    from workbench.llm.models import TinyLMConfig
 
     runs = MethodRuns.load(folder)
     models = set(runs.frame["model"].astype(str))
     if models - {"tiny", "tabular"}:
         raise ValueError(f"{folder}: runs of model(s) {sorted(models)}; the app evaluates runs of the tiny model")
     beta = float(runs.frame["beta"].dropna().iloc[0])
+    return win_rates_from_trained(runs.finals, beta, Path(folder).name, judged=judged, n_samples=n_samples, seed=seed)
+
+
+def win_rates_from_trained(finals, beta: float, source: str, *, judged: bool = False, n_samples: int = 16,
+                           seed: int = 0) -> RankingInputs:
+    """The win-rate matrix of :class:`~workbench.llm.evaluation.Trained` tiny-model policies (one matrix per
+    seed, with the reference), exact or judged by the task's oracle, and each policy's exact ``KL(pi || mu)``."""
+    import torch
+
+    from workbench.device import make_generator
+    from workbench.llm import ExactEvaluator, OracleJudge, load_policy
+    from workbench.llm import evaluation as V
+    from workbench.llm.exact import task_prompts
+    from workbench.llm.models import TinyLMConfig
+
+    finals = list(finals)
+    if not finals:
+        raise ValueError("no trained policies to rank yet")
     if "tiny" not in _POLICY_CACHE:
         task = TinyLMConfig().task()
         _POLICY_CACHE["tiny"] = (load_policy("tiny", device="cpu", seed=0).constrain(task.words), task)
     policy, task = _POLICY_CACHE["tiny"]
     trainable = set(policy.snapshot())
-    for t in runs.finals:
+    for t in finals:
         if t.weights is not None and set(t.weights) != trainable:
-            raise ValueError(f"{folder}: the saved weights of {t.algo} (seed {t.seed}) do not fit the tiny model's adapters")
+            raise ValueError(f"{source}: the weights of {t.algo} (seed {t.seed}) do not fit the tiny model's adapters")
     with torch.no_grad():
         ev = ExactEvaluator.build(policy, task, beta)
-        frontier = V.exact_frontier(policy, ev, runs.finals)
+        frontier = V.exact_frontier(policy, ev, finals)
         if judged:
-            wr = V.sampled_win_rates(policy, OracleJudge(task), task_prompts(policy, task), runs.finals,
+            wr = V.sampled_win_rates(policy, OracleJudge(task), task_prompts(policy, task), finals,
                                      n_samples=n_samples, max_new_tokens=task.length, generator=make_generator(seed),
                                      beta=beta)
         else:
-            wr = V.exact_win_rates(policy, ev, runs.finals)
+            wr = V.exact_win_rates(policy, ev, finals)
     kl = frontier[frontier["metric"] == "kl_to_mu"].groupby("algo")["value"].mean()
     how = f"judged by the task's oracle ({n_samples} samples per prompt)" if judged else "exact"
-    return RankingInputs(wr, kl, beta, f"{Path(folder).name} ({how})")
+    return RankingInputs(wr, kl, beta, f"{source} ({how})")
 
 
 def ranking_model(inputs: RankingInputs, *, regularized: bool = False, beta: float | None = None):
@@ -289,8 +300,9 @@ class RunsView(param.Parameterized):
     log_y = param.Boolean(default=True)
     regularized = param.Boolean(default=False)
 
-    def __init__(self, **params):
+    def __init__(self, session_runs=None, **params):
         super().__init__(**params)
+        self.session_runs = session_runs  # callable -> (list[Trained], beta): the LLM view's ended runs (build_app)
         self.messages = Messages()
         self.frame: pd.DataFrame | None = None
         self.selection: pd.DataFrame | None = None
@@ -338,6 +350,8 @@ class RunsView(param.Parameterized):
                                            value=False, button_type="primary", button_style="outline")
         self.w_load_runs = w.Button(name="Compute win rates", button_type="primary")
         self.w_from_frames = w.Button(name="Use the loaded win-rate frame", button_type="default")
+        self.w_from_session = w.Button(name="Rank the runs trained on this page", button_type="default")
+        self.w_from_session.on_click(self._compute_session)
         self.w_matrix = w.RadioButtonGroup(name="Matrix", options={"raw W": False, "regularized Wᵦ": True},
                                            value=False, button_type="primary", button_style="outline")
         self.w_beta = w.FloatInput(name="β of the regularized matrix", value=0.1, step=0.05)
@@ -425,6 +439,19 @@ class RunsView(param.Parameterized):
         if self.messages.text:
             self.rank_status.object = ""
 
+    async def _compute_session(self, *_):
+        judged = self.w_judged.value
+        self.w_from_session.disabled = True
+        with self.messages.guard("Cannot rank the runs of this page", keep="The ranking still shows the previous runs."):
+            finals, beta = self.session_runs() if self.session_runs is not None else ([], None)
+            if not finals:
+                raise ValueError("no LLM run has ended on this page yet: train one in the LLM training tab first")
+            self.rank_status.object = f"Computing the win rates of {len(finals)} run(s) trained on this page …"
+            inputs = await asyncio.to_thread(win_rates_from_trained, finals, beta, "the runs trained on this page",
+                                             judged=judged)
+            self.set_ranking_inputs(inputs)
+        self.w_from_session.disabled = False
+
     def use_loaded_win_rates(self):
         with self.messages.guard("Cannot rank the loaded frames", keep="The ranking still shows the previous runs."):
             if self.frame is None:
@@ -459,7 +486,7 @@ class RunsView(param.Parameterized):
             pn.pane.Markdown("### Saved frames"), self.w_upload, self.w_folder, self.w_load_folder,
             self.w_metric, self.w_x, self.w_log, self.filters, pn.Row(self.w_csv, self.w_html),
             pn.pane.Markdown("### Trained LLM policies"), self.w_runs_folder, self.w_judged, self.w_load_runs,
-            self.w_from_frames, self.w_matrix, self.w_beta, self.rank_status,
+            self.w_from_frames, self.w_from_session, self.w_matrix, self.w_beta, self.rank_status,
             width=320,
         )
         outputs = pn.Column(
