@@ -204,17 +204,18 @@ def _game_key(game: PreferenceGame) -> tuple:
     return (game.P.numpy().tobytes(), game.mu.numpy().tobytes(), game.names)
 
 
-def path_figures(game: PreferenceGame, beta: float):
+def path_figures(game: PreferenceGame, beta: float, cache: dict | None = None):
     """The equilibrium's path along ``beta`` and the exploitability figure, with the current ``beta`` marked.
 
     Built once per game (``P``, ``mu``) and cached: a new ``beta`` only moves the marker line, so the ``beta``
     slider redraws without re-solving or rebuilding the figures."""
+    cache = _FIGURE_CACHE if cache is None else cache  # a view passes its own: the figures are changed in place
     key = _game_key(game)
-    cached = _FIGURE_CACHE.get(key)
+    cached = cache.get(key)
     if cached is None:
-        cached = _FIGURE_CACHE[key] = _path_figures(game)
-        if len(_FIGURE_CACHE) > 32:
-            _FIGURE_CACHE.pop(next(iter(_FIGURE_CACHE)))
+        cached = cache[key] = _path_figures(game)
+        if len(cache) > 8:
+            cache.pop(next(iter(cache)))
     fig_path, fig_exp = cached["path"], cached["exploitability"]
     for fig in (fig_path, fig_exp):
         fig.layout.shapes[-1].update(x0=beta, x1=beta)
@@ -260,7 +261,7 @@ def _last(method, game: PreferenceGame, steps: int):
 
 
 def game_model(game: PreferenceGame, methods: dict, steps: int = 200, *, curve_metric: str = "kl_to_eq",
-               points: int = 60) -> GameResult:
+               points: int = 60, cache: dict | None = None) -> GameResult:
     """Solve ``game`` and run ``methods`` (``{label: tabular method}``) for ``steps`` exact steps; the figures.
 
     ``figures``: ``"policies"`` (bars: ``pi*_beta``, ``mu`` and each method's last iterate), ``"payoff"`` (the
@@ -285,8 +286,9 @@ def game_model(game: PreferenceGame, methods: dict, steps: int = 200, *, curve_m
         fig_pol = policy_bars({k: v[top] for k, v in policies.items()}, [names[i] for i in top],
                               title=f"Policies at β = {beta:.3g}: the 30 most likely responses under π*<sub>β</sub>")
     fig_pol.update_layout(height=420, yaxis_title="probability", legend=dict(orientation="h", y=-0.2))
-    fig_path, fig_exp = path_figures(game, beta)
-    fig_pay = _FIGURE_CACHE[_game_key(game)]["payoff"]  # P does not depend on beta
+    cache = _FIGURE_CACHE if cache is None else cache
+    fig_path, fig_exp = path_figures(game, beta, cache)
+    fig_pay = cache[_game_key(game)]["payoff"]  # P does not depend on beta
     words = next(k for k, v in CURVE_METRICS.items() if v == curve_metric)
     label = words.split(":")[0].replace("π_t", "π<sub>t</sub>")
     fig_steps = metric_curves(frame, curve_metric, x="step", title=f"{label} against iterations", y_title=label)
@@ -360,6 +362,7 @@ class GamesView(param.Parameterized):
     def __init__(self, **params):
         super().__init__(**params)
         self.messages = Messages()
+        self._figures: dict = {}  # this page's path / payoff figures per game (changed in place as beta moves)
         self.csv: bytes | None = None
         self.csv_name = "upload.csv"
         self.result: GameResult | None = None
@@ -378,7 +381,7 @@ class GamesView(param.Parameterized):
         game = make_game(self.source, self.beta, library=self.library, n=self.n, seed=self.seed, csv=self.csv,
                          filename=self.csv_name, mu=self.mu)
         methods = methods_for(self.methods, self.eta_choice, self.eta)
-        return game_model(game, methods, self.steps, curve_metric=self.curve_metric)
+        return game_model(game, methods, self.steps, curve_metric=self.curve_metric, cache=self._figures)
 
     def refresh(self, *_):
         """Recompute and redraw; on bad input show the message and keep the previous figures."""

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import io
 import math
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -191,6 +192,7 @@ def win_rates_from_frame(frame: pd.DataFrame) -> RankingInputs:
 
 
 _POLICY_CACHE: dict = {}
+_POLICY_LOCK = threading.Lock()
 
 
 def win_rates_from_runs(folder: str | Path, *, judged: bool = False, n_samples: int = 16, seed: int = 0) -> RankingInputs:
@@ -211,6 +213,14 @@ def win_rates_from_trained(finals, beta: float, source: str, *, judged: bool = F
                            seed: int = 0) -> RankingInputs:
     """The win-rate matrix of :class:`~workbench.llm.evaluation.Trained` tiny-model policies (one matrix per
     seed, with the reference), exact or judged by the task's oracle, and each policy's exact ``KL(pi || mu)``."""
+    finals = list(finals)
+    if not finals:
+        raise ValueError("no trained policies to rank yet")
+    with _POLICY_LOCK:  # one evaluation at a time: they share the loaded model (its adapters are swapped in)
+        return _win_rates(finals, beta, source, judged, n_samples, seed)
+
+
+def _win_rates(finals, beta, source, judged, n_samples, seed) -> RankingInputs:
     import torch
 
     from workbench.device import make_generator
@@ -219,9 +229,6 @@ def win_rates_from_trained(finals, beta: float, source: str, *, judged: bool = F
     from workbench.llm.exact import task_prompts
     from workbench.llm.models import TinyLMConfig
 
-    finals = list(finals)
-    if not finals:
-        raise ValueError("no trained policies to rank yet")
     if "tiny" not in _POLICY_CACHE:
         task = TinyLMConfig().task()
         _POLICY_CACHE["tiny"] = (load_policy("tiny", device="cpu", seed=0).constrain(task.words), task)
