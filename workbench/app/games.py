@@ -59,7 +59,7 @@ ETA_CHOICES = {
 }
 #: metrics of the convergence curves: display name -> code name in the driver's frame
 CURVE_METRICS = {
-    "KL(π*‖π_t): distance to the equilibrium": "kl_to_eq",
+    "KL(π*‖πₜ): distance to the equilibrium": "kl_to_eq",
     "regularized exploitability": "reg_exploitability",
     "exploitability (β = 0)": "exploitability",
 }
@@ -290,7 +290,7 @@ def game_model(game: PreferenceGame, methods: dict, steps: int = 200, *, curve_m
     fig_path, fig_exp = path_figures(game, beta, cache)
     fig_pay = cache[_game_key(game)]["payoff"]  # P does not depend on beta
     words = next(k for k, v in CURVE_METRICS.items() if v == curve_metric)
-    label = words.split(":")[0].replace("π_t", "π<sub>t</sub>")
+    label = words.split(":")[0].replace("πₜ", "π<sub>t</sub>")
     fig_steps = metric_curves(frame, curve_metric, x="step", title=f"{label} against iterations", y_title=label)
     fig_q = metric_curves(frame, curve_metric, x="queries", title=f"{label} against preference queries", y_title=label)
     for f in (fig_steps, fig_q):
