@@ -20,6 +20,8 @@ from typing import Any, Callable, Iterable
 
 import torch
 
+from workbench.device import make_generator
+
 #: Statuses a verdict can carry (``grade`` prints them per exercise).
 PASSED, FAILED, NOT_ATTEMPTED = "passed", "failed", "not attempted"
 
@@ -88,9 +90,7 @@ def register(id: str, notebook: str, title: str, kind: str, reference: Callable)
 
 def fresh_generator(seed: int | None = None) -> torch.Generator:
     """A CPU generator seeded by ``seed``, or from the OS when ``None`` (fresh inputs on every call)."""
-    g = torch.Generator()
-    g.manual_seed(int.from_bytes(os.urandom(8), "little") >> 1 if seed is None else seed)
-    return g
+    return make_generator(int.from_bytes(os.urandom(8), "little") >> 1 if seed is None else seed)
 
 
 def _is_stub(answer: Any) -> bool:
