@@ -1,5 +1,6 @@
-"""``sample_pair`` (Nash-MD's ``y ~ pi``, ``y' ~ pi^m`` and ``log mu(y)`` in one decoding loop) and the
-policy's fast adapters-off switch: the same laws and numbers as the slower paths they replace."""
+"""``sample_pair`` (Nash-MD's ``y ~ pi``, ``y' ~ pi^m`` and ``log mu(y)`` in one decoding loop): the same laws and
+numbers as the slower paths it replaces; ``draw`` and its refusal of a row that is not a distribution (the peft
+switches it relies on are tested in ``tests/test_llm_adapters.py``)."""
 
 import pytest
 import torch
