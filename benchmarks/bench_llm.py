@@ -26,7 +26,8 @@ its reward model directly while ours decodes to text and re-tokenizes (our cost)
 mixes the policy with ``get_base_model()``, which still has the adapters on (a TRL bug: no extra cost).
 TRL runs as shipped: under transformers 5 with gradient checkpointing off its ``GeometricMixtureWrapper`` passes one
 KV cache to both the policy and the reference, so its ``y'`` is not drawn from its own mixture (issue #17; see
-``benchmarks/README.md``), and its correct sampling path, which costs more, is not what is timed here.
+``benchmarks/README.md``); ``--sides ours,trl,trl-correct`` also times TRL with its mixture sampled correctly (the
+wrapper without a KV cache, :func:`correct_trl_sampling`).
 ``--baseline DIR`` times our step in another checkout (an earlier revision) against this one, launched alternately.
 
 Peak memory is an RSS high-water mark, so the allocator counts: with glibc's default *dynamic* mmap threshold,
@@ -263,11 +264,35 @@ def run_ours(a, device, dtype, timers: Timers) -> dict:
 
 
 # ====================================================================== TRL's step
+def correct_trl_sampling() -> None:
+    """Make TRL's ``GeometricMixtureWrapper`` sample its own mixture: no KV cache, every forward of the policy and
+    the reference over the whole prefix (the ``use_cache=False`` its ``prepare_inputs_for_generation`` asks for).
+    As shipped, under transformers 5 the two models share one cache and ``y'`` is not the mixture (TV 0.54 from it
+    on the tiny model, 0.02 with this patch; ``benchmarks/README.md``)."""
+    from trl.experimental.nash_md import nash_md_trainer as nmt
+
+    base = nmt.GeometricMixtureWrapper
+    forward = base.forward
+
+    def no_cache_forward(self, *args, **kwargs):
+        for k in ("past_key_values", "cache", "cache_position"):
+            kwargs.pop(k, None)
+        return forward(self, *args, **{**kwargs, "use_cache": False})
+
+    def no_cache_inputs(self, input_ids, **kwargs):
+        return {"input_ids": input_ids, "attention_mask": kwargs.get("attention_mask"), "use_cache": False}
+
+    base.forward, base.prepare_inputs_for_generation = no_cache_forward, no_cache_inputs
+
+
 def run_trl(a, device, dtype, timers: Timers) -> dict:
     import torch
     from datasets import Dataset
     from transformers import TrainerCallback
     from trl.experimental.nash_md import NashMDConfig, NashMDTrainer
+
+    if a.side == "trl-correct":
+        correct_trl_sampling()
 
     path, model, tok = load_backbone(a.model, dtype, device)
     rm = load_reward_model(path, tok, dtype, device, a.seed + 1)
@@ -355,7 +380,7 @@ def launch(a, **over) -> dict:
             continue
         argv += [f"--{k.replace('_', '-')}", str(v)]
     env = {**os.environ, "OMP_NUM_THREADS": str(over.get("threads", a.threads)), "TOKENIZERS_PARALLELISM": "false",
-           "PYTHONPATH": str(tree)}  # the worker imports that checkout's workbench
+           "PYTHONPATH": os.pathsep.join([str(tree)] + [v for v in [os.environ.get("PYTHONPATH")] if v])}
     if a.mmap_threshold > 0:  # both sides: glibc returns freed blocks >= this size to the OS (no dynamic threshold)
         env["MALLOC_MMAP_THRESHOLD_"] = str(a.mmap_threshold)
     if over.get("attn"):
@@ -398,7 +423,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--models", default="tiny,smollm2", help="comma list of: tiny, smollm2, or a local checkpoint")
     ap.add_argument("--modes", default="full,lora", help="comma list of: full, lora")
-    ap.add_argument("--sides", default="ours,trl", help="comma list of: ours, trl")
+    ap.add_argument("--sides", default="ours,trl", help="comma list of: ours, trl (TRL as shipped), trl-correct (TRL's "
+                                                        "mixture sampled without the shared KV cache)")
     ap.add_argument("--batch", type=int, default=4, help="prompts per step")
     ap.add_argument("--new-tokens", type=int, default=32, help="tokens generated per completion (exactly)")
     ap.add_argument("--steps", type=int, default=3, help="timed steps per configuration")
@@ -492,6 +518,10 @@ def main() -> None:
         df["speed-up vs TRL"] = base.loc[key, "s/step"].to_numpy() / df["s/step"].to_numpy()
         df["CPU speed-up vs TRL"] = base.loc[key, "CPU s/step"].to_numpy() / df["CPU s/step"].to_numpy()
         df["memory vs TRL"] = df["peak GB"].to_numpy() / base.loc[key, "peak GB"].to_numpy()
+        if "trl-correct" in set(df.run):  # TRL with its mixture sampled correctly (no shared KV cache)
+            fixed = df[df.run == "trl-correct"].set_index(["model", "mode"])
+            df["speed-up vs TRL correct"] = fixed.loc[key, "s/step"].to_numpy() / df["s/step"].to_numpy()
+            df["CPU speed-up vs TRL correct"] = fixed.loc[key, "CPU s/step"].to_numpy() / df["CPU s/step"].to_numpy()
     else:
         first = df.groupby(["model", "mode"])["s/step"].transform("first")
         df["speed-up vs before"] = first / df["s/step"]
