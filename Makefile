@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PROFILE ?= quick
 
-.PHONY: reports test lab clean-venv
+.PHONY: reports test test-claims lab clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -21,6 +21,10 @@ reports: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# the notebooks' prose recomputed over several seeds (tests marked claims; ~5-10 CPU minutes, not in `make test`)
+test-claims: $(STAMP)
+	$(PY) -m pytest -m claims
 
 # JupyterLab refuses to run as root unless told (containers run as root): --allow-root only then.
 # LAB_ARGS passes more options, e.g. make lab LAB_ARGS="--ip=0.0.0.0 --port=8888 --no-browser" in a container.

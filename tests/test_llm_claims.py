@@ -158,6 +158,7 @@ SEED_DEPENDENT = ["RLHF farther from pi* than mu", "online DPO between Nash and 
 
 
 @pytest.mark.slow
+@pytest.mark.claims
 def test_notebook_06_claims_on_seeds_0_to_4(measured):
     table = per_seed(measured)
     print(f"\nnotebook 06, quick profile, seeds {SEEDS}:\n{table.to_string(float_format=lambda v: f'{v:.3f}')}")
