@@ -304,3 +304,18 @@ def test_a_free_text_run_killed_with_sigkill_resumes_to_the_uninterrupted_run(tm
         assert cli_main([*args, "--checkpoint", str(ckpt), "--resume", "--out", str(tmp_path / "resumed.csv")]) == 0
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "resumed.csv"), pd.read_csv(tmp_path / "full.csv"))
     assert not os.path.exists(str(ckpt) + ".lock")
+
+
+def test_an_sft_reference_never_sees_the_held_out_prompts(monkeypatch):
+    import workbench.llm.sft as sft
+    from workbench.llm.run import resolve_model
+
+    seen = []
+    monkeypatch.setattr(sft, "sft_checkpoint", lambda comps, *a, **k: seen.append(comps) or "/nowhere")
+    split = load_prompts(DATA, heldout=0.3, seed=0)
+    assert resolve_model(f"sft:{DATA}", exclude=split.heldout) == "/nowhere"
+    used = set(seen[0].prompts)
+    assert used and used.isdisjoint(split.heldout) and used == set(split.train)
+    with pytest.raises(ValueError, match="every comparison's prompt is held out"):
+        resolve_model(f"sft:{DATA}", exclude=split.train + split.heldout)
+    assert resolve_model("tiny", exclude=split.heldout) == "tiny"

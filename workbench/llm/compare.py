@@ -103,7 +103,7 @@ def run(args: argparse.Namespace):
     ranks = {json.loads((p / "adapter_config.json").read_text()).get("r") for p in adapters.values()}
     from workbench.llm.run import model_label, resolve_model
 
-    policy = load_policy(resolve_model(args.model), device=args.device,
+    policy = load_policy(resolve_model(args.model, exclude=split.heldout), device=args.device,
                          lora_r=int(next(iter(ranks))) if len(ranks) == 1 else 8)
     prompts, _ = fit_prompts(policy, prompts, args.max_new_tokens)
     trained = [V.Trained(label, args.seed, adapter_snapshot(policy, path)) for label, path in adapters.items()]

@@ -207,12 +207,13 @@ def run_args(args: argparse.Namespace):
     acc = make_accelerator()
     on_main(acc, lambda: check_paths(args))  # the main process writes --out, --checkpoint and --save-model
     spec = args.model
-    args.model = resolve_model(args.model)
-    if args.model not in ("tiny", "smollm2"):
-        model_path(args.model)  # a missing folder is named before anything loads
     trainer = make_trainer(args.trainer, **hyper) if args.trainer != "DPO" else None  # bad hyperparameters fail here
     free = args.prompts is not None
     setup = _free_text_inputs(args) if free else _task_inputs(args)
+    # an SFT reference never sees the held-out prompts it is evaluated on
+    args.model = resolve_model(args.model, exclude=setup["split"].heldout if free else ())
+    if args.model not in ("tiny", "smollm2"):
+        model_path(args.model)  # a missing folder is named before anything loads
     loop = {f: getattr(args, f) for f in ("steps", "batch_size", "lr", "weight_decay", "grad_clip", "temperature",
                                           "eval_every", "seed")}
     config = LoopConfig(**loop, max_new_tokens=setup["max_new_tokens"])
@@ -250,10 +251,11 @@ def run_args(args: argparse.Namespace):
     return result, policy, acc
 
 
-def resolve_model(spec: str) -> str:
+def resolve_model(spec: str, exclude=()) -> str:
     """A ``--model`` value as :func:`workbench.llm.load_policy` takes it: ``"sft:FILE"`` builds (once, cached) the
-    tiny free-text reference SFT'd on the comparisons of ``FILE`` (:func:`workbench.llm.sft.sft_checkpoint`) and
-    names its folder; anything else (``tiny``, ``smollm2``, a folder) is returned as it is."""
+    tiny free-text reference SFT'd on the comparisons of ``FILE`` whose prompt is not in ``exclude`` (the
+    held-out prompts: the reference must not have seen them; :func:`workbench.llm.sft.sft_checkpoint`) and names
+    its folder; anything else (``tiny``, ``smollm2``, a folder) is returned as it is."""
     if not str(spec).startswith("sft:"):
         return str(spec)
     from workbench.llm.sft import sft_checkpoint
@@ -262,7 +264,14 @@ def resolve_model(spec: str) -> str:
     data = str(spec)[4:]
     if not data:
         raise UsageError("--model sft:FILE needs the comparisons file, e.g. --model sft:data/prefs/hh_sample.jsonl")
-    return str(sft_checkpoint(load_comparisons(data)))
+    comps = load_comparisons(data)
+    if exclude:
+        held = set(exclude)
+        keep = [i for i, x in enumerate(comps.prompts) if x not in held]
+        if not keep:
+            raise UsageError(f"--model sft:{data}: every comparison's prompt is held out; nothing is left to SFT on")
+        comps = comps.subset(keep)
+    return str(sft_checkpoint(comps))
 
 
 def model_label(spec: str) -> str:
@@ -306,7 +315,7 @@ def _free_text_inputs(args) -> dict:
         raise UsageError(f"--judge {args.judge} is the enumerable task's judge; with --prompts give a judge folder")
     if args.trainer == "DPO" and not args.data:
         raise UsageError("--trainer DPO with --prompts needs --data FILE (its comparisons)")
-    split = load_prompts(args.prompts, heldout=0.0 if args.no_eval else args.heldout, seed=args.seed)
+    split = load_prompts(args.prompts, heldout=args.heldout, seed=args.seed)  # the same split with --no-eval
     judge = load_judge(args.judge)
     _check_reward(args, judge, args.judge)
     return {"split": split, "judge": judge, "judge_spec": str(args.judge),
@@ -339,6 +348,9 @@ def _free_text_policy(args, policy, setup, main: bool):
     if (cut or cut_h) and main:
         print(f"{PROG}: {cut + cut_h} of {len(split)} prompts were longer than the model's context minus "
               f"--max-new-tokens {n}; cut from the left to fit", file=sys.stderr)
+    if not heldout and not args.no_eval:
+        raise UsageError(f"--heldout {args.heldout} leaves no prompt of {args.prompts} to evaluate on; raise --heldout "
+                         f"or add --no-eval")
     evaluator = None
     if not args.no_eval and main:
         evaluator = JudgedEvaluator(setup["judge"], heldout, args.beta, n, samples=args.eval_samples, seed=args.seed)
