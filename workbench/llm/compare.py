@@ -21,16 +21,13 @@ import json
 import sys
 from pathlib import Path
 
+from workbench.cli import OneLineParser, run_cli
+
 PROG = "python -m workbench.llm.compare"
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def parse_args(argv=None) -> argparse.Namespace:
-    ap = _Parser(prog=PROG, description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = OneLineParser(prog=PROG, description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--prompts", required=True, help="the prompts or comparisons file of the training runs")
     ap.add_argument("--judge", required=True, help="a saved ModelJudge folder or a transformers reward-model folder")
     ap.add_argument("--model", default="tiny", help="the base model the adapters were trained on (as --model of the runs)")
@@ -124,18 +121,18 @@ def run(args: argparse.Namespace):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    try:
-        frame, tables, ranking = run(args)
+    done = {}
+
+    def body():
+        done["frame"], done["tables"], done["ranking"] = run(args)
         if args.out:
             from workbench.io import atomic_write_text
 
-            atomic_write_text(args.out, frame.to_csv(index=False))
-    except (ValueError, TypeError, KeyError, OSError, RuntimeError) as exc:
-        if args.debug:
-            raise
-        msg = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-        print(f"{PROG}: error: {msg} (--debug shows the traceback)", file=sys.stderr)
+            atomic_write_text(args.out, done["frame"].to_csv(index=False))
+
+    if run_cli(PROG, body, debug=args.debug):
         return 2
+    tables, ranking = done["tables"], done["ranking"]
     import pandas as pd
 
     with pd.option_context("display.float_format", "{:.3f}".format, "display.width", 160):

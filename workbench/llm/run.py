@@ -35,18 +35,13 @@ from pathlib import Path
 
 import yaml
 
+from workbench.cli import OneLineParser, run_cli
+
 PROG = "python -m workbench.llm.run"
 
 
 class UsageError(ValueError):
     """A command-line mistake found before anything is loaded."""
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse's errors as one line with the fix (``--help`` for the usage), not the usage block."""
-
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def _positive_int(text: str) -> int:
@@ -368,27 +363,9 @@ def _dpo_data(args, policy, setup):
     return rps_comparisons(policy, setup["task"], args.pairs_per_prompt, make_generator(args.seed, policy.device))
 
 
-def one_line(exc: BaseException) -> str:
-    """An exception as one line: its message's lines joined (a resume refusal lists one field per line)."""
-    text = str(exc).strip() or type(exc).__name__
-    if isinstance(exc, KeyError) and text.startswith(("'", '"')):
-        text = text[1:-1]
-    out = ""
-    for line in (ln.strip() for ln in text.splitlines() if ln.strip()):
-        out += (" " if out.endswith(":") else "; " if out else "") + line
-    return out
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
-    try:
-        run_args(args)
-    except (ValueError, TypeError, KeyError, OSError, RuntimeError, ArithmeticError) as exc:
-        if args.debug:
-            raise
-        print(f"{PROG}: error: {one_line(exc)} (--debug shows the traceback)", file=sys.stderr)
-        return 2
-    return 0
+    return run_cli(PROG, lambda: run_args(args), debug=args.debug)
 
 
 if __name__ == "__main__":

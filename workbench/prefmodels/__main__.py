@@ -18,12 +18,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from workbench.cli import OneLineParser, run_cli
+
 PROG = "python -m workbench.prefmodels"
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def _fraction(text: str) -> float:
@@ -41,7 +38,7 @@ def _positive(text: str) -> int:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    ap = _Parser(prog=PROG, description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = OneLineParser(prog=PROG, description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", required=True, help="comparisons file (or folder / glob) for load_comparisons")
     ap.add_argument("--kind", default="pairwise", choices=("pairwise", "bt", "skew"),
                     help="general pairwise model, Bradley-Terry reward, or skew-bilinear (default pairwise)")
@@ -89,14 +86,10 @@ def run(args: argparse.Namespace) -> dict:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    try:
-        scores = run(args)
-    except (ValueError, TypeError, KeyError, OSError, RuntimeError) as exc:
-        if args.debug:
-            raise
-        msg = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-        print(f"{PROG}: error: {msg} (--debug shows the traceback)", file=sys.stderr)
+    done = {}
+    if run_cli(PROG, lambda: done.setdefault("scores", run(args)), debug=args.debug):
         return 2
+    scores = done["scores"]
     shown = ", ".join(f"{k}={v:.3f}" for k, v in scores.items() if isinstance(v, float))
     print(f"{args.kind} judge saved to {args.out}" + (f"; validation: {shown}" if shown else ""))
     return 0
