@@ -85,24 +85,31 @@ def demonstration_distribution(cfg: TinyLMConfig) -> torch.Tensor:
     return probs[:, torch.arange(cfg.length)[None, :], m].prod(-1)  # (X, n)
 
 
-def build_tiny_lm(cfg: TinyLMConfig = TinyLMConfig()):
-    """Build and SFT the tiny reference model (deterministic for a config); returns ``(model, tokenizer)``."""
+def word_llama(tok, cfg, max_positions: int):
+    """A small ``LlamaForCausalLM`` over a word-level tokenizer, its weights seeded by ``cfg.seed`` without
+    touching the global RNG; ``cfg`` gives ``hidden_size``, ``intermediate_size``, ``num_layers``, ``num_heads``
+    (:class:`TinyLMConfig`, :class:`workbench.llm.sft.TinySFTConfig`). Tied embeddings, SDPA attention."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    task = cfg.task()
-    tok = train_word_tokenizer(task.prompts + list(task.responses))
     config = LlamaConfig(
         vocab_size=len(tok), hidden_size=cfg.hidden_size, intermediate_size=cfg.intermediate_size,
         num_hidden_layers=cfg.num_layers, num_attention_heads=cfg.num_heads, num_key_value_heads=cfg.num_heads,
-        max_position_embeddings=64, tie_word_embeddings=True, pad_token_id=tok.pad_token_id,
+        max_position_embeddings=max_positions, tie_word_embeddings=True, pad_token_id=tok.pad_token_id,
         bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, attn_implementation="sdpa",
     )
     state = torch.random.get_rng_state()
     try:  # transformers initialises weights from the global RNG
         torch.manual_seed(cfg.seed)
-        model = LlamaForCausalLM(config)
+        return LlamaForCausalLM(config)
     finally:
         torch.random.set_rng_state(state)
+
+
+def build_tiny_lm(cfg: TinyLMConfig = TinyLMConfig()):
+    """Build and SFT the tiny reference model (deterministic for a config); returns ``(model, tokenizer)``."""
+    task = cfg.task()
+    tok = train_word_tokenizer(task.prompts + list(task.responses))
+    model = word_llama(tok, cfg, max_positions=64)
     policy = Policy(model, tok, finetune="full", keep_reference=False)
     target = demonstration_distribution(cfg).float()  # (X, n)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.sft_lr)

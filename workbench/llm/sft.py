@@ -44,7 +44,7 @@ import torch
 
 from workbench.device import make_generator
 from workbench.io import atomic_directory
-from workbench.llm.models import train_word_tokenizer
+from workbench.llm.models import train_word_tokenizer, word_llama
 from workbench.llm.policy import Policy
 from workbench.prefmodels.backbones import default_cache_dir
 
@@ -167,22 +167,9 @@ def build_sft_lm(comparisons, cfg: TinySFTConfig = TinySFTConfig()):
 
     Returns ``(model, tokenizer, info)``; ``info`` holds the pair count, the vocabulary size, the parameter count
     and the mean token NLL of the preferred responses before and after SFT."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
     prompts, chosen = preferred_pairs(comparisons, cfg.max_response_words)
     tok = train_word_tokenizer(_tokenizer_texts(comparisons))
-    config = LlamaConfig(
-        vocab_size=len(tok), hidden_size=cfg.hidden_size, intermediate_size=cfg.intermediate_size,
-        num_hidden_layers=cfg.num_layers, num_attention_heads=cfg.num_heads, num_key_value_heads=cfg.num_heads,
-        max_position_embeddings=2048, tie_word_embeddings=True, pad_token_id=tok.pad_token_id,
-        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, attn_implementation="sdpa",
-    )
-    state = torch.random.get_rng_state()
-    try:  # transformers initialises weights from the global RNG
-        torch.manual_seed(cfg.seed)
-        model = LlamaForCausalLM(config)
-    finally:
-        torch.random.set_rng_state(state)
+    model = word_llama(tok, cfg, max_positions=2048)
     policy = Policy(model, tok, finetune="full", keep_reference=False)
     model.eval()
     before = response_nll(policy, prompts, chosen)
